@@ -1,0 +1,43 @@
+# secretgate: `make run` starts the local dev proxy, `make test` runs every test.
+GO            ?= go
+WASM          := build/secretgate.wasm
+# Extra flags for the dev proxy, e.g. make run ARGS='-resolve api.openai.com=127.0.0.1:8080 -v'
+ARGS          ?=
+BENCHTIME     ?= 1s
+FUZZTIME      ?= 30s
+
+.PHONY: build run test bench fuzz check e2e clean
+
+## build: compile the proxy-wasm module (standard Go, WASI reactor) to build/secretgate.wasm
+build:
+	@mkdir -p build
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $(WASM) ./plugin
+
+## run: build the module and start the local dev proxy on 127.0.0.1:10000 (config from envoy.yaml)
+run: build
+	$(GO) run ./hostsim/cmd/devproxy -envoy envoy.yaml -wasm $(WASM) $(ARGS)
+
+## test: every unit, fuzz-seed, scenario (native and through the .wasm) and dev-proxy test
+test: build
+	$(GO) test -count=1 ./...
+
+## bench: request-path costs natively and through the .wasm, module size, guest memory
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./policies/ ./plugin/...
+	@ls -l $(WASM) | awk '{print "module size: " $$5 " bytes"}'
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./policies/ | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./policies/ || exit 1; \
+	done
+
+## check: formatting, vet for the host and for wasip1, tidy modules; fails if anything would change
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./plugin/ ./policies/
+	$(GO) mod tidy -diff
+
+clean:
+	rm -rf build
