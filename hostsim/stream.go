@@ -1,0 +1,447 @@
+package hostsim
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// FailStreamDetails is the response code details of the 503 Envoy sends when the
+// VM has failed and fail_open is false (context.cc FailStreamResponseDetails).
+const FailStreamDetails = "wasm_fail_stream"
+
+// grpcUnavailable is the gRPC status of that 503.
+const grpcUnavailable = 14
+
+// Result is what one HTTP callback did.
+type Result struct {
+	// Action is what the callback returned, unchanged.
+	Action Action
+	// Continue reports whether Envoy continues the filter chain: false when the
+	// callback paused, sent a local reply (Envoy then ignores the return value) or
+	// the VM failed closed.
+	Continue bool
+	// Headers is the header map after the callback: what Envoy forwards if it continues.
+	Headers Headers
+	// Body is, for body callbacks, the buffered body after the callback.
+	Body []byte
+	// LocalReply is set once the stream has been answered locally, by the module or
+	// by Envoy's fail-closed 503.
+	LocalReply *LocalReply
+	// Reset reports that the module closed the stream (proxy_close_stream).
+	Reset bool
+	// ContinueRequested reports a proxy_continue_stream call during the callback;
+	// hostsim does not resume the stream on it.
+	ContinueRequested bool
+}
+
+// LocalReply is a response Envoy sends without going upstream.
+type LocalReply struct {
+	Status int
+	// Headers are the response headers as they leave the filter: ":status", the
+	// module's additional headers (names lowercased), then content-length and
+	// content-type (text/plain) when there is a body, as Envoy's
+	// Utility::sendLocalReply builds them, after the module's own
+	// proxy_on_response_headers ran on them. Envoy adds date and server later.
+	Headers Headers
+	Body    []byte
+	// Details is the response code details, with whitespace replaced by '_' as Envoy does.
+	Details string
+	// GrpcStatus is the gRPC status, or -1 for none.
+	GrpcStatus int
+}
+
+type streamMode uint8
+
+const (
+	streamNormal streamMode = iota
+	// streamSkipped: the VM had failed with fail_open, so Envoy did not add the filter.
+	streamSkipped
+	// streamNull: the VM had failed without fail_open; Envoy adds a filter with no
+	// VM, which answers 503 (wasm_filter.h FilterConfig::createFilter).
+	streamNull
+)
+
+// Stream is one HTTP stream through the filter (an Envoy stream context).
+type Stream struct {
+	vm      *VM
+	id      uint32
+	mode    streamMode
+	created bool // in_vm_context_created_
+	closed  bool
+
+	req, resp               headerMap
+	reqVisible, respVisible bool
+	accessLogPhase          bool
+	hasResp                 bool
+
+	bodies      [2][]byte // request and response body buffers
+	visibleBody int       // index into bodies of the body the running callback sees, or -1
+	buffering   [2]bool   // previous body callback returned StopIterationAndBuffer
+	upstream    []byte    // request body continued upstream
+
+	localReply        *LocalReply
+	replyEncoded      bool
+	failureReplySent  bool
+	streamFailed      bool
+	reset             bool
+	continueRequested bool
+	properties        map[string][]byte
+}
+
+// ErrStreamClosed is returned by calls on a closed stream.
+var ErrStreamClosed = errors.New("hostsim: stream is closed")
+
+// NewStream creates a stream context, as Envoy creates the filter for a new
+// request. The module sees it (proxy_on_context_create) with the first callback.
+func (vm *VM) NewStream(context.Context) *Stream {
+	s := &Stream{vm: vm, req: newHeaderMap(MapRequestHeaders), resp: newHeaderMap(MapResponseHeaders), visibleBody: -1}
+	switch {
+	case vm.failed && vm.cfg.FailOpen:
+		s.mode = streamSkipped
+	case vm.failed:
+		s.mode = streamNull
+	default:
+		s.id = vm.allocID()
+		vm.streams[s.id] = s
+	}
+	return s
+}
+
+// ID is the stream's context id (0 when the VM had failed before it was created).
+func (s *Stream) ID() uint32 { return s.id }
+
+func (s *Stream) isFailed() bool { return s.mode == streamNull || s.vm.failed }
+
+// onCreate is ContextBase::onCreate: proxy_on_context_create(id, root) once.
+func (s *Stream) onCreate() {
+	vm := s.vm
+	if !s.isFailed() && !s.created && vm.fns.contextCreate != nil {
+		vm.stack[0], vm.stack[1] = uint64(s.id), uint64(vm.rootID)
+		vm.callIn(s, vm.fns.contextCreate, exportContextCreate)
+	}
+	s.created = true
+}
+
+// checkFail is cpp-host CHECK_FAIL_HTTP: once the VM failed, fail open (continue)
+// or send the fail-closed 503 once.
+func (s *Stream) checkFail() (failed, cont bool) {
+	if !s.isFailed() {
+		return false, false
+	}
+	if s.vm.cfg.FailOpen {
+		return true, true
+	}
+	if !s.streamFailed {
+		s.failStream()
+		s.streamFailed = true
+	}
+	return true, false
+}
+
+func (s *Stream) failStream() {
+	if !s.failureReplySent {
+		// The module is not called again, so the reply leaves as built.
+		s.setLocalReply(&LocalReply{Status: 503, Headers: Headers{{":status", "503"}},
+			Details: FailStreamDetails, GrpcStatus: grpcUnavailable})
+		s.replyEncoded = true
+		s.failureReplySent = true
+	}
+}
+
+// encodeLocalReply runs a module's local reply through the encoder side of the
+// filter, as Envoy's FilterManager::sendLocalReplyViaFilterChain does: the module
+// sees it in proxy_on_response_headers (and proxy_on_response_body) unless the
+// response had already started.
+func (s *Stream) encodeLocalReply() {
+	r := s.localReply
+	if r == nil || s.replyEncoded {
+		return
+	}
+	s.replyEncoded = true
+	h := newHeaderMap(MapResponseHeaders)
+	h.add(":status", strconv.Itoa(r.Status))
+	for _, f := range r.Headers {
+		h.add(f.Name, f.Value)
+	}
+	if len(r.Body) > 0 {
+		h.replace("content-length", strconv.Itoa(len(r.Body)))
+		if _, found := h.get("content-type"); !found {
+			h.add("content-type", "text/plain")
+		}
+	}
+	if s.hasResp {
+		r.Headers = h.snapshot()
+		return
+	}
+	// Detached while the module sees it; a second local reply from there is dropped.
+	s.localReply = nil
+	s.resp, s.hasResp, s.respVisible = h, true, true
+	res := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(h.entries), len(r.Body) == 0)
+	s.respVisible = false
+	if len(r.Body) > 0 && res.Continue {
+		if body, err := s.ResponseBody(r.Body, true); err == nil {
+			r.Body = body.Body
+		}
+	}
+	if s.failureReplySent { // the module failed while handling its own reply
+		return
+	}
+	s.localReply = r
+	r.Headers = s.resp.snapshot()
+}
+
+func (s *Stream) setLocalReply(r *LocalReply) {
+	if s.localReply == nil {
+		s.localReply = r
+	}
+}
+
+// RequestHeaders runs proxy_on_request_headers with h as the request header map.
+// Names are lowercased and "host" becomes ":authority", as Envoy's codec does.
+func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Result, error) {
+	if s.closed {
+		return Result{}, ErrStreamClosed
+	}
+	s.req = newHeaderMap(MapRequestHeaders)
+	for _, f := range h {
+		s.req.add(f.Name, f.Value)
+	}
+	if s.mode == streamSkipped {
+		return Result{Continue: true, Headers: s.req.snapshot()}, nil
+	}
+	s.onCreate()
+	s.reqVisible = true
+	r := s.headersCallback(s.vm.fns.requestHeaders, exportRequestHeaders, len(s.req.entries), endOfStream)
+	if r.Continue {
+		s.reqVisible = false
+	}
+	r.Headers = s.req.snapshot()
+	return r, nil
+}
+
+// ResponseHeaders runs proxy_on_response_headers with h as the response header map.
+func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Result, error) {
+	if s.closed {
+		return Result{}, ErrStreamClosed
+	}
+	s.resp = newHeaderMap(MapResponseHeaders)
+	for _, f := range h {
+		s.resp.add(f.Name, f.Value)
+	}
+	s.hasResp = true
+	// Context::encodeHeaders skips the VM once the fail-closed reply was sent.
+	if s.mode == streamSkipped || !s.created || s.failureReplySent {
+		return Result{Continue: true, Headers: s.resp.snapshot(), LocalReply: s.localReply}, nil
+	}
+	s.respVisible = true
+	r := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(s.resp.entries), endOfStream)
+	if r.Continue {
+		s.respVisible = false
+	}
+	r.Headers = s.resp.snapshot()
+	return r, nil
+}
+
+// RequestBody runs proxy_on_request_body with chunk. While the previous call
+// returned StopIterationAndBuffer, chunks accumulate and the module sees them all.
+func (s *Stream) RequestBody(chunk []byte, endOfStream bool) (Result, error) {
+	return s.bodyCallback(false, chunk, endOfStream)
+}
+
+// ResponseBody runs proxy_on_response_body with chunk.
+func (s *Stream) ResponseBody(chunk []byte, endOfStream bool) (Result, error) {
+	return s.bodyCallback(true, chunk, endOfStream)
+}
+
+func (s *Stream) headersCallback(fn api.Function, name string, n int, eos bool) Result {
+	vm := s.vm
+	if failed, cont := s.checkFail(); failed {
+		return s.result(Result{Continue: cont})
+	}
+	if fn == nil {
+		return s.result(Result{Continue: true})
+	}
+	vm.stack[0], vm.stack[1], vm.stack[2] = uint64(s.id), uint64(n), boolWord(eos)
+	raw, _ := s.run(fn, name)
+	if failed, cont := s.checkFail(); failed {
+		vm.stopIteration = false
+		return s.result(Result{Action: Action(raw), Continue: cont})
+	}
+	status := uint32(raw)
+	if vm.stopIteration || status > headersStopAllIterationAndWatermark ||
+		status == headersStopIteration && !vm.cfg.AllowOnHeadersStopIteration {
+		status = headersStopAllIterationAndWatermark
+	}
+	vm.stopIteration = false
+	return s.result(Result{Action: Action(raw),
+		Continue: status == headersContinue || status == headersContinueAndEndStream})
+}
+
+func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error) {
+	if s.closed {
+		return Result{}, ErrStreamClosed
+	}
+	if s.mode == streamSkipped || !s.created || resp && s.failureReplySent {
+		if !resp {
+			s.upstream = append(s.upstream, chunk...)
+		}
+		return Result{Continue: true, Body: chunk, LocalReply: s.localReply}, nil
+	}
+	vm := s.vm
+	i, fn, name := 0, vm.fns.requestBody, exportRequestBody
+	if resp {
+		i, fn, name = 1, vm.fns.responseBody, exportResponseBody
+	}
+	if s.buffering[i] {
+		s.bodies[i] = append(s.bodies[i], chunk...)
+	} else {
+		s.bodies[i] = append(s.bodies[i][:0], chunk...)
+	}
+	var r Result
+	if failed, cont := s.checkFail(); failed {
+		r = s.result(Result{Continue: cont})
+	} else if fn == nil {
+		r = s.result(Result{Continue: true})
+	} else {
+		s.visibleBody = i
+		vm.stack[0], vm.stack[1], vm.stack[2] = uint64(s.id), uint64(len(s.bodies[i])), boolWord(eos)
+		raw, _ := s.run(fn, name)
+		s.visibleBody = -1
+		if failed, cont := s.checkFail(); failed {
+			r = s.result(Result{Action: Action(raw), Continue: cont})
+		} else {
+			status := uint32(raw)
+			if vm.stopIteration || status > dataStopIterationNoBuffer {
+				status = dataStopIterationNoBuffer
+			}
+			r = s.result(Result{Action: Action(raw), Continue: status == dataContinue})
+			s.buffering[i] = status == dataStopIterationAndBuffer
+		}
+		vm.stopIteration = false
+	}
+	r.Body = append([]byte(nil), s.bodies[i]...)
+	if r.Continue {
+		if !resp {
+			s.upstream = append(s.upstream, s.bodies[i]...)
+		}
+		s.bodies[i] = s.bodies[i][:0]
+		s.buffering[i] = false
+	}
+	return r, nil
+}
+
+// run calls a stream callback and then Envoy's deferred after-call actions.
+func (s *Stream) run(fn api.Function, name string) (uint64, bool) {
+	s.continueRequested = false
+	return s.vm.callIn(s, fn, name)
+}
+
+func (s *Stream) result(r Result) Result {
+	s.encodeLocalReply()
+	r.LocalReply = s.localReply
+	if s.localReply != nil {
+		r.Continue = false
+	}
+	r.Reset = s.reset
+	r.ContinueRequested = s.continueRequested
+	return r
+}
+
+// Close ends the stream as Envoy does when it completes: proxy_on_log (the access
+// log phase), then proxy_on_done and proxy_on_delete (conn_manager_impl.cc
+// doDeferredStreamDestroy logs before it destroys the filters).
+func (s *Stream) Close() error {
+	if s.closed {
+		return ErrStreamClosed
+	}
+	s.closed = true
+	vm := s.vm
+	if s.mode != streamNormal {
+		return nil
+	}
+	defer delete(vm.streams, s.id)
+	if !s.created {
+		s.onCreate()
+	}
+	s.accessLogPhase = true
+	if !vm.failed && vm.fns.log != nil {
+		vm.stack[0] = uint64(s.id)
+		s.run(vm.fns.log, exportLog)
+	}
+	s.accessLogPhase = false
+	if !vm.failed && vm.fns.done != nil {
+		vm.stack[0] = uint64(s.id)
+		s.run(vm.fns.done, exportDone)
+	}
+	if !vm.failed && vm.fns.delete != nil {
+		vm.stack[0] = uint64(s.id)
+		s.run(vm.fns.delete, exportDelete)
+	}
+	return nil
+}
+
+// Request is one request for VM.Do.
+type Request struct {
+	Headers Headers
+	Body    []byte
+}
+
+// Outcome is what Envoy would do with a request.
+type Outcome struct {
+	// Upstream is non-nil when Envoy would send the request upstream: the forwarded headers.
+	Upstream *Headers
+	// UpstreamBody is the forwarded body.
+	UpstreamBody []byte
+	// LocalReply is non-nil when the request was answered locally.
+	LocalReply *LocalReply
+	// Paused reports that the module paused the request without answering it:
+	// Envoy would hold it until the module resumes it or the stream times out.
+	Paused bool
+}
+
+// Do sends one request through a new stream (headers, then the body if any)
+// and closes the stream.
+func (vm *VM) Do(ctx context.Context, req Request) (Outcome, error) {
+	s := vm.NewStream(ctx)
+	r, err := s.RequestHeaders(req.Headers, len(req.Body) == 0)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if r.Continue && len(req.Body) > 0 {
+		if r, err = s.RequestBody(req.Body, true); err != nil {
+			return Outcome{}, err
+		}
+	}
+	out := Outcome{LocalReply: r.LocalReply}
+	switch {
+	case r.LocalReply != nil:
+	case r.Continue:
+		h := s.req.snapshot()
+		out.Upstream, out.UpstreamBody = &h, s.upstream
+	default:
+		out.Paused = true
+	}
+	return out, s.Close()
+}
+
+func boolWord(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// replaceAllEmptySpace is Envoy's StringUtil::replaceAllEmptySpace: ASCII
+// whitespace becomes '_'.
+func replaceAllEmptySpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" \t\n\v\f\r", r) {
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,350 @@
+package hostsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+var (
+	// ErrVMStart wraps a failure while starting the module: a trap in
+	// _initialize/main/_start or proxy_on_context_create, or proxy_on_vm_start
+	// returning false. Envoy then rejects the filter configuration.
+	ErrVMStart = errors.New("hostsim: wasm vm failed to start")
+	// ErrConfigure wraps proxy_on_configure returning false or trapping. Envoy then
+	// rejects the filter configuration ("Unable to create Wasm HTTP filter").
+	ErrConfigure = errors.New("hostsim: wasm plugin failed to configure")
+)
+
+// PluginConfig mirrors the fields of Envoy's envoy.extensions.wasm.v3.PluginConfig
+// and VmConfig that hostsim uses.
+type PluginConfig struct {
+	Name, RootID, VMID string
+	VMConfiguration    []byte            // vm_config.configuration (BufferVMConfiguration)
+	Configuration      []byte            // configuration (BufferPluginConfiguration, read in proxy_on_configure)
+	Environment        map[string]string // vm_config.environment_variables, seen through WASI environ
+	// FailOpen is fail_open: after the VM fails, streams skip the filter instead of
+	// getting a 503 local reply.
+	FailOpen bool
+	// AllowOnHeadersStopIteration is allow_on_headers_stop_iteration. When false
+	// (Envoy's default) a headers callback returning StopIteration pauses the whole
+	// stream (StopAllIterationAndWatermark).
+	AllowOnHeadersStopIteration bool
+	// LogLevel is what proxy_get_log_level reports; zero means LogInfo, Envoy's default.
+	LogLevel LogLevel
+	// Now is the wall clock for proxy_get_current_time_nanoseconds and WASI
+	// clock_time_get; nil means time.Now.
+	Now func() time.Time
+	// OnLog, when set, receives every log entry as it is written and the VM keeps
+	// none (for long-running hosts); when nil, VM.Logs returns them all.
+	OnLog func(LogEntry)
+}
+
+// LogEntry is one message the module logged through proxy_log or wrote to
+// stdout (Info) or stderr (Error).
+type LogEntry struct {
+	Level   LogLevel
+	Message string
+}
+
+// VM is one instance of a Module, like one Envoy worker thread's Wasm VM with one
+// plugin configured. It is not safe for concurrent use.
+type VM struct {
+	m   *Module
+	cfg PluginConfig
+	mod api.Module
+	mem api.Memory
+	// ctx carries the VM to the host functions.
+	ctx context.Context
+
+	fns           exports
+	stack         [3]uint64
+	mallocStack   [1]uint64
+	restrict      restriction
+	phase         string // export being called, for diagnostics
+	stopIteration bool   // set by proxy_send_local_response for the running callback
+	configuring   bool   // BufferPluginConfiguration is readable only in proxy_on_configure
+
+	failed  bool
+	failure error
+
+	rootID    uint32
+	nextID    uint32
+	streams   map[uint32]*Stream
+	current   *Stream // context of the running callback; nil for the root context
+	effective *Stream // set by proxy_set_effective_context; nil means current
+	effRoot   bool    // proxy_set_effective_context chose the root context
+
+	logs        []LogEntry
+	diagnostics []string
+	metrics     metrics
+	tickPeriod  time.Duration
+	started     time.Time
+	scratch     []byte
+}
+
+type restriction uint8
+
+const (
+	unrestricted restriction = iota
+	restrictStart
+	restrictMalloc
+)
+
+type exports struct {
+	malloc, contextCreate, vmStart, configure, tick            api.Function
+	requestHeaders, requestBody, responseHeaders, responseBody api.Function
+	done, log, delete                                          api.Function
+}
+
+type vmKey struct{}
+
+// NewVM instantiates the module and starts it the way Envoy starts a plugin on a
+// worker (cpp-host src/wasm.cc WasmBase::startVm, ContextBase::onStart and
+// onConfigure): _initialize then main or __main_void (reactor) or _start
+// (command), with only the start-up imports allowed; proxy_on_context_create for
+// the root context; proxy_on_vm_start; proxy_on_configure. When starting or
+// configuring fails it returns the VM in the failed state together with an error
+// wrapping ErrVMStart or ErrConfigure.
+func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
+	if cfg.LogLevel == 0 {
+		cfg.LogLevel = LogInfo
+	}
+	vm := &VM{m: m, cfg: cfg, nextID: 1, streams: map[uint32]*Stream{}, started: time.Now()}
+	vm.metrics.init()
+	vm.ctx = context.WithValue(context.WithoutCancel(ctx), vmKey{}, vm)
+	mod, err := m.runtime.InstantiateModule(vm.ctx, m.compiled,
+		wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, fmt.Errorf("hostsim: instantiate: %w", err)
+	}
+	vm.mod, vm.mem = mod, mod.Memory()
+	if vm.mem == nil {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("%w: module exports no memory", ErrLoad)
+	}
+	vm.bindExports()
+	if err := vm.start(); err != nil {
+		return vm, err
+	}
+	return vm, nil
+}
+
+func (vm *VM) bindExports() {
+	fn := func(name string) api.Function { return vm.mod.ExportedFunction(name) }
+	vm.fns = exports{
+		malloc:          fn(exportMalloc),
+		contextCreate:   fn(exportContextCreate),
+		vmStart:         fn(exportVMStart),
+		configure:       fn(exportConfigure),
+		tick:            fn(exportTick),
+		requestHeaders:  fn(exportRequestHeaders),
+		requestBody:     fn(exportRequestBody),
+		responseHeaders: fn(exportResponseHeaders),
+		responseBody:    fn(exportResponseBody),
+		done:            fn(exportDone),
+		log:             fn(exportLog),
+		delete:          fn(exportDelete),
+	}
+	if vm.fns.malloc == nil {
+		vm.fns.malloc = fn(exportMemoryAllocate)
+	}
+}
+
+func (vm *VM) start() error {
+	vm.restrict = restrictStart
+	if init := vm.mod.ExportedFunction(exportInitialize); init != nil {
+		if vm.callVoid(init, exportInitialize) {
+			if main := vm.mod.ExportedFunction(exportMain); main != nil {
+				vm.stack[0], vm.stack[1] = 0, 0
+				vm.call(main, exportMain)
+			} else if mainVoid := vm.mod.ExportedFunction(exportMainVoid); mainVoid != nil {
+				vm.call(mainVoid, exportMainVoid)
+			}
+		}
+	} else if start := vm.mod.ExportedFunction(exportStart); start != nil {
+		vm.callVoid(start, exportStart)
+	}
+	vm.restrict = unrestricted
+	if vm.failed {
+		return fmt.Errorf("%w: %v", ErrVMStart, vm.failure)
+	}
+
+	vm.rootID = vm.allocID()
+	if vm.fns.contextCreate != nil {
+		vm.stack[0], vm.stack[1] = uint64(vm.rootID), 0
+		vm.callIn(nil, vm.fns.contextCreate, exportContextCreate)
+	}
+	if vm.fns.vmStart != nil {
+		vm.stack[0], vm.stack[1] = uint64(vm.rootID), uint64(len(vm.cfg.VMConfiguration))
+		if r, ok := vm.callIn(nil, vm.fns.vmStart, exportVMStart); ok && uint32(r) == 0 {
+			vm.fail(errors.New("proxy_on_vm_start returned false"))
+		}
+	}
+	if vm.failed {
+		return fmt.Errorf("%w: %v", ErrVMStart, vm.failure)
+	}
+
+	if vm.fns.configure != nil {
+		vm.configuring = true
+		vm.stack[0], vm.stack[1] = uint64(vm.rootID), uint64(len(vm.cfg.Configuration))
+		r, ok := vm.callIn(nil, vm.fns.configure, exportConfigure)
+		vm.configuring = false
+		if ok && uint32(r) == 0 {
+			vm.fail(errors.New("proxy_on_configure returned false"))
+		}
+	}
+	if vm.failed {
+		return fmt.Errorf("%w: %v", ErrConfigure, vm.failure)
+	}
+	return nil
+}
+
+func (vm *VM) allocID() uint32 {
+	id := vm.nextID
+	vm.nextID++
+	return id
+}
+
+// callIn runs fn with its arguments already in vm.stack, on behalf of context c
+// (nil for the root context), as cpp-host's SaveRestoreContext does: the
+// effective context is reset for the call and restored after it. A trap marks
+// the VM failed (FailState::RuntimeError) and returns ok false.
+func (vm *VM) callIn(c *Stream, fn api.Function, name string) (uint64, bool) {
+	savedCur, savedEff, savedEffRoot := vm.current, vm.effective, vm.effRoot
+	vm.current, vm.effective, vm.effRoot = c, nil, false
+	r, ok := vm.call(fn, name)
+	vm.current, vm.effective, vm.effRoot = savedCur, savedEff, savedEffRoot
+	return r, ok
+}
+
+func (vm *VM) call(fn api.Function, name string) (uint64, bool) {
+	saved := vm.phase
+	vm.phase = name
+	err := fn.CallWithStack(vm.ctx, vm.stack[:])
+	vm.phase = saved
+	if err != nil {
+		vm.fail(fmt.Errorf("function: %s failed: %w", name, err))
+		return 0, false
+	}
+	return vm.stack[0], true
+}
+
+func (vm *VM) callVoid(fn api.Function, name string) bool {
+	_, ok := vm.call(fn, name)
+	return ok
+}
+
+func (vm *VM) fail(err error) {
+	if vm.failed {
+		return
+	}
+	vm.failed, vm.failure = true, err
+	vm.diagnose("vm failed: %v", err)
+}
+
+// malloc allocates n bytes in the module through malloc or
+// proxy_on_memory_allocate, with only the imports Envoy allows there. It
+// returns 0 when allocation fails or traps.
+func (vm *VM) malloc(n uint32) uint32 {
+	saved := vm.restrict
+	vm.restrict = restrictMalloc
+	vm.mallocStack[0] = uint64(n)
+	err := vm.fns.malloc.CallWithStack(vm.ctx, vm.mallocStack[:])
+	vm.restrict = saved
+	if err != nil {
+		vm.fail(fmt.Errorf("function: malloc failed: %w", err))
+		return 0
+	}
+	p := uint32(vm.mallocStack[0])
+	if p == 0 || uint64(p)+uint64(n) > uint64(vm.mem.Size()) {
+		return 0
+	}
+	return p
+}
+
+// maxDiagnostics bounds what a misbehaving module can make a long-running VM keep.
+const maxDiagnostics = 1000
+
+func (vm *VM) diagnose(format string, args ...any) {
+	if len(vm.diagnostics) >= maxDiagnostics {
+		return
+	}
+	phase := vm.phase
+	if phase == "" {
+		phase = "host"
+	}
+	vm.diagnostics = append(vm.diagnostics, phase+": "+fmt.Sprintf(format, args...))
+}
+
+func (vm *VM) log(level LogLevel, msg string) {
+	e := LogEntry{Level: level, Message: msg}
+	if vm.cfg.OnLog != nil {
+		vm.cfg.OnLog(e)
+		return
+	}
+	vm.logs = append(vm.logs, e)
+}
+
+func (vm *VM) now() time.Time {
+	if vm.cfg.Now != nil {
+		return vm.cfg.Now()
+	}
+	return time.Now()
+}
+
+func (vm *VM) monotonic() int64 { return int64(time.Since(vm.started)) + 1 }
+
+// Failed reports whether the VM failed (a trap, or a failed start or configure).
+func (vm *VM) Failed() bool { return vm.failed }
+
+// Failure returns why the VM failed, or nil.
+func (vm *VM) Failure() error { return vm.failure }
+
+// Logs returns every message the module logged, in order, whatever
+// PluginConfig.LogLevel: Envoy would print only those at or above it, but tests
+// scan them all.
+func (vm *VM) Logs() []LogEntry { return append([]LogEntry(nil), vm.logs...) }
+
+// Diagnostics returns hostsim's notes on guest misuse and failures (the first
+// 1000): each names the export that was running, the host function, the status
+// returned and why.
+func (vm *VM) Diagnostics() []string { return append([]string(nil), vm.diagnostics...) }
+
+// TickPeriod is the period last set with proxy_set_tick_period_milliseconds.
+func (vm *VM) TickPeriod() time.Duration { return vm.tickPeriod }
+
+// Tick calls proxy_on_tick on the root context, as Envoy's timer would.
+func (vm *VM) Tick() {
+	if vm.failed || vm.fns.tick == nil {
+		return
+	}
+	vm.stack[0] = uint64(vm.rootID)
+	vm.callIn(nil, vm.fns.tick, exportTick)
+}
+
+// Close releases the VM's instance.
+func (vm *VM) Close(ctx context.Context) error { return vm.mod.Close(ctx) }
+
+// goFunc adapts a host function to wazero's stack-based calling convention.
+func (hf *hostFunc) goFunc() api.GoModuleFunc {
+	return func(ctx context.Context, _ api.Module, stack []uint64) {
+		vm := ctx.Value(vmKey{}).(*VM)
+		if vm.restrict == restrictStart && !hf.duringStart ||
+			vm.restrict == restrictMalloc && !hf.duringMalloc {
+			panic(fmt.Errorf("restricted_callback: %s.%s may not be called in %s", hf.module, hf.name, vm.restrictedPhase()))
+		}
+		hf.impl(vm, stack)
+	}
+}
+
+func (vm *VM) restrictedPhase() string {
+	if vm.restrict == restrictMalloc {
+		return "malloc"
+	}
+	return vm.phase
+}
