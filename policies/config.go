@@ -1,0 +1,392 @@
+package policies
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// ErrInvalidConfig is matched (errors.Is) by every error ParseConfig and
+// ParseClientSecrets return.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// FieldError is one problem in a configuration: the field's path, such as
+// "secrets.OPENAI_API_KEY.hosts[1]", and why. It never holds a secret value.
+type FieldError struct {
+	Path   string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
+
+func (e *FieldError) Is(target error) bool { return target == ErrInvalidConfig }
+
+const (
+	maxNameLen      = 128
+	maxSessionIDLen = 128
+)
+
+// problems collects the first problem of each field; err sorts them by path
+// so the same input always gives the same error.
+type problems []*FieldError
+
+func (p *problems) add(path, format string, args ...any) {
+	if p.has(path) {
+		return
+	}
+	*p = append(*p, &FieldError{Path: path, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) has(path string) bool {
+	return slices.ContainsFunc(p, func(e *FieldError) bool { return e.Path == path })
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(p, func(a, b *FieldError) int { return strings.Compare(a.Path, b.Path) })
+	errs := make([]error, len(p))
+	for i, e := range p {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// parseDocument checks that data is one JSON object.
+func parseDocument(data []byte, path string) (gjson.Result, error) {
+	if !utf8.Valid(data) || !gjson.ValidBytes(data) {
+		return gjson.Result{}, &FieldError{Path: path, Reason: "invalid json"}
+	}
+	root := gjson.ParseBytes(data)
+	if !root.IsObject() {
+		return gjson.Result{}, &FieldError{Path: path, Reason: "must be a json object"}
+	}
+	return root, nil
+}
+
+// eachField calls fn for each key of obj, reporting a repeated key instead.
+// path is obj's own path ("" for the document).
+func eachField(obj gjson.Result, path string, p *problems, fn func(key, path string, v gjson.Result)) {
+	seen := map[string]bool{}
+	obj.ForEach(func(k, v gjson.Result) bool {
+		key, kpath := k.Str, childPath(path, k.Str)
+		if seen[key] {
+			p.add(kpath, "duplicate key")
+			return true
+		}
+		seen[key] = true
+		fn(key, kpath, v)
+		return true
+	})
+}
+
+// childPath is path.key, or path["key"] when key is not an identifier.
+func childPath(path, key string) string {
+	if !isIdentifier(key) {
+		return fmt.Sprintf("%s[%q]", path, key)
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func isIdentifier(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkName reports whether name can be a secret name, which also ends up in
+// metric names.
+func checkName(name, path string, p *problems) bool {
+	if !isIdentifier(name) || len(name) > maxNameLen {
+		p.add(path, "name must match [A-Za-z_][A-Za-z0-9_]* and be at most %d bytes", maxNameLen)
+		return false
+	}
+	return true
+}
+
+func parseMode(v gjson.Result, path string, p *problems) (Mode, bool) {
+	switch {
+	case v.Type == gjson.String && v.Str == "passthrough":
+		return Passthrough, true
+	case v.Type == gjson.String && v.Str == "deny":
+		return Deny, true
+	}
+	p.add(path, `must be "passthrough" or "deny"`)
+	return Passthrough, false
+}
+
+// checkValue trims one trailing line break (values read from files end in
+// one) and rejects what cannot go into a header. Reasons name offsets only.
+func checkValue(raw []byte) ([]byte, string) {
+	v := raw
+	if b, ok := bytes.CutSuffix(v, []byte("\r\n")); ok {
+		v = b
+	} else if b, ok := bytes.CutSuffix(v, []byte("\n")); ok {
+		v = b
+	}
+	if len(v) == 0 {
+		if len(raw) > 0 {
+			return nil, "empty after trimming the trailing line break"
+		}
+		return nil, "must not be empty"
+	}
+	for i, c := range v {
+		if c < 0x20 || c == 0x7f {
+			return nil, fmt.Sprintf("contains a control byte at offset %d", i)
+		}
+		if c >= 0x80 {
+			return nil, fmt.Sprintf("contains a non-ascii byte at offset %d; values must be printable ascii to go into headers", i)
+		}
+	}
+	return v, ""
+}
+
+// parseValue reads a secret value from v; nil when it is not valid.
+func parseValue(v gjson.Result, path string, p *problems) []byte {
+	if v.Type != gjson.String {
+		p.add(path, "must be a string")
+		return nil
+	}
+	b, reason := checkValue([]byte(v.Str))
+	if reason != "" {
+		p.add(path, "%s", reason)
+	}
+	return b
+}
+
+// parseHostList reads a non-empty array of host entries, canonicalised and
+// without duplicates. Problems go to p; the rules are then incomplete.
+func parseHostList(v gjson.Result, path string, p *problems) []HostRule {
+	if !v.IsArray() {
+		p.add(path, "must be an array of strings")
+		return nil
+	}
+	elems := v.Array()
+	if len(elems) == 0 {
+		p.add(path, "must not be empty")
+		return nil
+	}
+	rules := make([]HostRule, 0, len(elems))
+	firstAt := make(map[HostRule]int, len(elems))
+	for i, e := range elems {
+		epath := fmt.Sprintf("%s[%d]", path, i)
+		if e.Type != gjson.String {
+			p.add(epath, "must be a string")
+			continue
+		}
+		r, err := ParseHostRule(e.Str)
+		if err != nil {
+			p.add(epath, "%v", err)
+			continue
+		}
+		if j, seen := firstAt[r]; seen {
+			p.add(epath, "%q: same host as %s[%d] (%q)", e.Str, path, j, r.String())
+			continue
+		}
+		firstAt[r] = i
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// defaultHostRules gives the parsed default hosts for name.
+func defaultHostRules(name string) ([]HostRule, bool) {
+	hosts, ok := defaultHosts[name]
+	if !ok {
+		return nil, false
+	}
+	rules := make([]HostRule, len(hosts))
+	for i, h := range hosts {
+		r, err := ParseHostRule(h)
+		if err != nil {
+			panic("policies: default host " + h + ": " + err.Error())
+		}
+		rules[i] = r
+	}
+	return rules, true
+}
+
+// parsedSecret is a secret while its placeholder is checked against the others.
+type parsedSecret struct {
+	Secret
+	path    string
+	value   []byte // nil when invalid
+	phValid bool
+	modeSet bool
+}
+
+func parseConfig(data []byte) (*Session, error) {
+	root, err := parseDocument(data, "config")
+	if err != nil {
+		return nil, err
+	}
+	var p problems
+	s := &Session{}
+	var sawSession, sawSecrets bool
+	var secretsField gjson.Result
+	eachField(root, "", &p, func(key, path string, v gjson.Result) {
+		switch key {
+		case "session":
+			sawSession = true
+			s.ID = parseSessionID(v, path, &p)
+		case "on_disallowed":
+			s.OnDisallowed, _ = parseMode(v, path, &p)
+		case "secrets":
+			sawSecrets = true
+			secretsField = v
+		default:
+			p.add(path, "unknown field")
+		}
+	})
+	if !sawSession {
+		p.add("session", "required")
+	}
+	var secrets []*parsedSecret
+	switch {
+	case !sawSecrets:
+		p.add("secrets", "required")
+	case !secretsField.IsObject():
+		p.add("secrets", "must be an object")
+	default:
+		n := 0
+		eachField(secretsField, "secrets", &p, func(name, path string, v gjson.Result) {
+			n++
+			if !checkName(name, path, &p) {
+				return
+			}
+			if ps := parseSecret(name, path, v, &p); ps != nil {
+				secrets = append(secrets, ps)
+			}
+		})
+		if n == 0 {
+			p.add("secrets", "must hold at least one secret")
+		}
+	}
+	slices.SortFunc(secrets, func(a, b *parsedSecret) int { return strings.Compare(a.Name, b.Name) })
+	checkPlaceholdersApart(secrets, &p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	s.Secrets = make([]Secret, len(secrets))
+	for i, ps := range secrets {
+		if !ps.modeSet {
+			ps.OnDisallowed = s.OnDisallowed
+		}
+		ps.Value = NewValue(ps.value)
+		s.Secrets[i] = ps.Secret
+	}
+	return s, nil
+}
+
+func parseSessionID(v gjson.Result, path string, p *problems) string {
+	if v.Type != gjson.String {
+		p.add(path, "must be a string")
+		return ""
+	}
+	id := v.Str
+	if id == "" {
+		p.add(path, "must not be empty")
+	}
+	if len(id) > maxSessionIDLen {
+		p.add(path, "longer than %d bytes", maxSessionIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] >= 0x7f {
+			p.add(path, "byte at offset %d is not printable ascii", i)
+			break
+		}
+	}
+	return id
+}
+
+// parseSecret reads one secret object; it returns nil when the secret cannot
+// take part in the cross-secret checks at all.
+func parseSecret(name, path string, v gjson.Result, p *problems) *parsedSecret {
+	if !v.IsObject() {
+		p.add(path, "must be an object")
+		return nil
+	}
+	ps := &parsedSecret{Secret: Secret{Name: name}, path: path}
+	var sawPlaceholder, sawValue, sawHosts bool
+	eachField(v, path, p, func(key, fpath string, fv gjson.Result) {
+		switch key {
+		case "placeholder":
+			sawPlaceholder = true
+			if fv.Type != gjson.String {
+				p.add(fpath, "must be a string")
+			} else if err := checkPlaceholder(fv.Str); err != nil {
+				p.add(fpath, "%v", err)
+			} else {
+				ps.Placeholder, ps.phValid = fv.Str, true
+			}
+		case "value":
+			sawValue = true
+			ps.value = parseValue(fv, fpath, p)
+		case "hosts":
+			sawHosts = true
+			ps.Hosts = parseHostList(fv, fpath, p)
+		case "on_disallowed":
+			ps.OnDisallowed, ps.modeSet = parseMode(fv, fpath, p)
+		default:
+			p.add(fpath, "unknown field")
+		}
+	})
+	if !sawPlaceholder {
+		p.add(path+".placeholder", "required")
+	}
+	if !sawValue {
+		p.add(path+".value", "required")
+	}
+	if !sawHosts {
+		if rules, ok := defaultHostRules(name); ok {
+			ps.Hosts = rules
+		} else {
+			p.add(path+".hosts", "required: no default hosts for this name")
+		}
+	}
+	return ps
+}
+
+// checkPlaceholdersApart makes every placeholder findable on its own: none
+// equals or sits inside another placeholder, and none sits inside a value,
+// where an injected value would otherwise look like a placeholder. Messages
+// name the other secret, never the placeholder (it may share bytes with a
+// value) or the value.
+func checkPlaceholdersApart(secrets []*parsedSecret, p *problems) {
+	for _, a := range secrets {
+		if !a.phValid {
+			continue
+		}
+		path := a.path + ".placeholder"
+		for _, b := range secrets {
+			switch {
+			case a == b || !b.phValid:
+			case a.Placeholder == b.Placeholder:
+				p.add(path, "same as %s.placeholder", b.path)
+			case strings.Contains(b.Placeholder, a.Placeholder):
+				p.add(path, "appears inside %s.placeholder", b.path)
+			}
+		}
+		for _, b := range secrets {
+			if b.value != nil && bytes.Contains(b.value, []byte(a.Placeholder)) {
+				p.add(path, "appears inside the value of %s", b.path)
+			}
+		}
+	}
+}
