@@ -305,6 +305,11 @@ func (vm *VM) Failed() bool { return vm.failed }
 // Failure returns why the VM failed, or nil.
 func (vm *VM) Failure() error { return vm.failure }
 
+// MemorySize is the guest's linear memory in bytes. Wasm memory never
+// shrinks, so its growth over many requests shows a leak or a steady state
+// that allocates.
+func (vm *VM) MemorySize() uint32 { return vm.mem.Size() }
+
 // Logs returns every message the module logged, in order, whatever
 // PluginConfig.LogLevel: Envoy would print only those at or above it, but tests
 // scan them all.

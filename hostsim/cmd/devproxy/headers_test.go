@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/secretgate/secretgate/hostsim"
+)
+
+func readRequest(t *testing.T, raw string) *http.Request {
+	t.Helper()
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRequestHeaders(t *testing.T) {
+	for name, tc := range map[string]struct {
+		raw  string
+		want hostsim.Headers
+	}{
+		"absolute-form authority wins over Host": {
+			raw: "POST http://api.openai.com/v1/chat/completions?x=%2F%20y HTTP/1.1\r\n" +
+				"Host: other.example\r\n" +
+				"Authorization: Bearer sgp_openai_000000000000000000001\r\n" +
+				"Content-Length: 2\r\n\r\n{}",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "POST"},
+				{Name: ":scheme", Value: "http"},
+				{Name: ":authority", Value: "api.openai.com"},
+				{Name: ":path", Value: "/v1/chat/completions?x=%2F%20y"},
+				{Name: "authorization", Value: "Bearer sgp_openai_000000000000000000001"},
+				{Name: "content-length", Value: "2"},
+			},
+		},
+		"absolute-form without a path": {
+			raw: "GET http://API.openai.com:8080?q=1 HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "GET"},
+				{Name: ":scheme", Value: "http"},
+				{Name: ":authority", Value: "API.openai.com:8080"},
+				{Name: ":path", Value: "/?q=1"},
+			},
+		},
+		"origin-form takes Host": {
+			raw: "GET /a/%2e%2E/b//c?k=sgp%5Fgemini HTTP/1.1\r\nHost: api.openai.com:443\r\nAccept: */*\r\n\r\n",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "GET"},
+				{Name: ":scheme", Value: "http"},
+				{Name: ":authority", Value: "api.openai.com:443"},
+				{Name: ":path", Value: "/a/%2e%2E/b//c?k=sgp%5Fgemini"},
+				{Name: "accept", Value: "*/*"},
+			},
+		},
+		"hop-by-hop removed, proxy-authorization and duplicates kept": {
+			raw: "GET http://api.openai.com/ HTTP/1.1\r\n" +
+				"Host: api.openai.com\r\n" +
+				"X-Api-Key: first\r\n" +
+				"Connection: keep-alive, Upgrade\r\n" +
+				"Proxy-Connection: keep-alive\r\n" +
+				"Keep-Alive: timeout=5\r\n" +
+				"TE: trailers\r\n" +
+				"Trailer: X-Checksum\r\n" +
+				"Upgrade: websocket\r\n" +
+				"Proxy-Authorization: Basic dXNlcjpwYXNz\r\n" +
+				"x-api-key: second\r\n" +
+				"X-API-KEY: third\r\n" +
+				"Accept: a, b\r\n" +
+				"Accept: c\r\n\r\n",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "GET"},
+				{Name: ":scheme", Value: "http"},
+				{Name: ":authority", Value: "api.openai.com"},
+				{Name: ":path", Value: "/"},
+				{Name: "accept", Value: "a, b"},
+				{Name: "accept", Value: "c"},
+				{Name: "proxy-authorization", Value: "Basic dXNlcjpwYXNz"},
+				{Name: "x-api-key", Value: "first"},
+				{Name: "x-api-key", Value: "second"},
+				{Name: "x-api-key", Value: "third"},
+			},
+		},
+		"chunked body: transfer-encoding removed": {
+			raw: "POST /upload HTTP/1.1\r\nHost: evil.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "POST"},
+				{Name: ":scheme", Value: "http"},
+				{Name: ":authority", Value: "evil.example"},
+				{Name: ":path", Value: "/upload"},
+			},
+		},
+		"CONNECT has no :scheme or :path": {
+			raw: "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\nProxy-Authorization: Basic eDp5\r\n\r\n",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "CONNECT"},
+				{Name: ":authority", Value: "api.openai.com:443"},
+				{Name: "proxy-authorization", Value: "Basic eDp5"},
+			},
+		},
+		"asterisk-form": {
+			raw: "OPTIONS * HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+			want: hostsim.Headers{
+				{Name: ":method", Value: "OPTIONS"},
+				{Name: ":scheme", Value: "http"},
+				{Name: ":authority", Value: "api.openai.com"},
+				{Name: ":path", Value: "*"},
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := requestHeaders(readRequest(t, tc.raw))
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("headers =\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestResponseHeaders(t *testing.T) {
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(
+		"HTTP/1.1 201 Created\r\nContent-Type: text/event-stream\r\nConnection: close\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hostsim.Headers{
+		{Name: ":status", Value: "201"},
+		{Name: "content-length", Value: "0"},
+		{Name: "content-type", Value: "text/event-stream"},
+		{Name: "set-cookie", Value: "a=1"},
+		{Name: "set-cookie", Value: "b=2"},
+	}
+	if got := responseHeaders(resp); !reflect.DeepEqual(got, want) {
+		t.Errorf("headers =\n%q\nwant\n%q", got, want)
+	}
+	if resp.Body != http.NoBody {
+		t.Error("an empty response body is not http.NoBody: end of stream would be misreported")
+	}
+}
+
+func TestRequestPath(t *testing.T) {
+	for target, want := range map[string]string{
+		"/":                        "/",
+		"/v1/models?key=a%2Bb":     "/v1/models?key=a%2Bb",
+		"http://h":                 "/",
+		"http://h/":                "/",
+		"http://h?x=1":             "/?x=1",
+		"http://h:80/a/b?c=d://e":  "/a/b?c=d://e",
+		"http://user@h/p":          "/p",
+		"https://h/%7Euser/../x?y": "/%7Euser/../x?y",
+		"/a?b=http://c/d":          "/a?b=http://c/d",
+		"*":                        "*",
+	} {
+		if got := requestPath(target); got != want {
+			t.Errorf("requestPath(%q) = %q, want %q", target, got, want)
+		}
+	}
+}
