@@ -1,0 +1,75 @@
+package main
+
+import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+// dispatcher routes the host's callbacks, which name contexts by number, to
+// the SDK-shaped context values. Envoy runs each VM on one worker thread, so
+// there is no locking; maps keep their buckets across streams, so the steady
+// state does not allocate.
+type dispatcher struct {
+	vm      types.VMContext
+	plugins map[uint32]types.PluginContext
+	streams map[uint32]types.HttpContext
+}
+
+func newDispatcher(vm types.VMContext) *dispatcher {
+	return &dispatcher{
+		vm:      vm,
+		plugins: make(map[uint32]types.PluginContext),
+		streams: make(map[uint32]types.HttpContext),
+	}
+}
+
+// onContextCreate makes a plugin (root) context when parent is 0, else a
+// stream context under the plugin that owns it.
+func (d *dispatcher) onContextCreate(id, parent uint32) {
+	if parent == 0 {
+		d.plugins[id] = d.vm.NewPluginContext(id)
+		return
+	}
+	if p, ok := d.plugins[parent]; ok {
+		if h := p.NewHttpContext(id); h != nil {
+			d.streams[id] = h
+		}
+	}
+}
+
+func (d *dispatcher) onVMStart(vmConfigSize int) bool {
+	return bool(d.vm.OnVMStart(vmConfigSize))
+}
+
+func (d *dispatcher) onConfigure(id uint32, size int) bool {
+	p, ok := d.plugins[id]
+	return ok && bool(p.OnPluginStart(size))
+}
+
+func (d *dispatcher) onRequestHeaders(id uint32, n int, eos bool) types.Action {
+	if h, ok := d.streams[id]; ok {
+		return h.OnHttpRequestHeaders(n, eos)
+	}
+	return types.ActionContinue
+}
+
+func (d *dispatcher) onResponseHeaders(id uint32, n int, eos bool) types.Action {
+	if h, ok := d.streams[id]; ok {
+		return h.OnHttpResponseHeaders(n, eos)
+	}
+	return types.ActionContinue
+}
+
+// onDone reports whether the context may be deleted now.
+func (d *dispatcher) onDone(id uint32) bool {
+	if h, ok := d.streams[id]; ok {
+		h.OnHttpStreamDone()
+		return true
+	}
+	if p, ok := d.plugins[id]; ok {
+		return p.OnPluginDone()
+	}
+	return true
+}
+
+func (d *dispatcher) onDelete(id uint32) {
+	delete(d.streams, id)
+	delete(d.plugins, id)
+}
