@@ -592,3 +592,19 @@ func TestInterpreter(t *testing.T) {
 		t.Errorf("outcome = %+v", out)
 	}
 }
+
+// TrapOn traps the callback that makes the named host call: the stream and
+// every later one fail closed, and the module is never called again.
+func TestTrapOnInjectsATrap(t *testing.T) {
+	cfg := baseConfig
+	cfg.TrapOn = "proxy_add_header_map_value"
+	vm := hostsimtest.NewVM(t, guest(t), cfg)
+	want := &hostsim.LocalReply{Status: 503, Headers: hdrs(":status", "503"), Details: hostsim.FailStreamDetails, GrpcStatus: 14}
+	out := do(t, vm, hostsim.Request{Headers: hdrs(":path", "/", "x-ops", "add:x-a=1")})
+	if out.Upstream != nil || !reflect.DeepEqual(out.LocalReply, want) {
+		t.Errorf("trapping stream: %+v, want local reply %+v", out, want)
+	}
+	if !vm.Failed() || !strings.Contains(vm.Failure().Error(), "trap injected by PluginConfig.TrapOn at env.proxy_add_header_map_value in proxy_on_request_headers") {
+		t.Errorf("failure = %v", vm.Failure())
+	}
+}

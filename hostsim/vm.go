@@ -42,6 +42,10 @@ type PluginConfig struct {
 	// OnLog, when set, receives every log entry as it is written and the VM keeps
 	// none (for long-running hosts); when nil, VM.Logs returns them all.
 	OnLog func(LogEntry)
+	// TrapOn names a host function ("proxy_get_header_map_pairs", say) that
+	// traps the callback calling it, as a panic inside the module would: a
+	// way to test any module's failure policy without a buggy build of it.
+	TrapOn string
 }
 
 // LogEntry is one message the module logged through proxy_log or wrote to
@@ -342,6 +346,9 @@ func (hf *hostFunc) goFunc() api.GoModuleFunc {
 		if vm.restrict == restrictStart && !hf.duringStart ||
 			vm.restrict == restrictMalloc && !hf.duringMalloc {
 			panic(fmt.Errorf("restricted_callback: %s.%s may not be called in %s", hf.module, hf.name, vm.restrictedPhase()))
+		}
+		if hf.name == vm.cfg.TrapOn {
+			panic(fmt.Errorf("trap injected by PluginConfig.TrapOn at %s.%s in %s", hf.module, hf.name, vm.phase))
 		}
 		hf.impl(vm, stack)
 	}
