@@ -1,0 +1,200 @@
+package policies
+
+import (
+	"bytes"
+	"encoding/base64"
+)
+
+// scanHeader records the placeholders in one header value. Matches are kept
+// in the coordinates rewrite works in: the raw value for kindPlain and
+// kindPath, the decoded credentials for kindAuthorization.
+func (r *Rewriter) scanHeader(header int32, kind headerKind, value []byte) {
+	first := len(r.matches)
+	sp := span{header: header, kind: kind}
+	switch kind {
+	case kindPlain:
+		r.matches = r.index.appendMatches(r.matches, value)
+	case kindPath:
+		q := bytes.IndexByte(value, '?')
+		if q < 0 {
+			return
+		}
+		q++
+		query := value[q:]
+		if bytes.IndexByte(query, '%') < 0 {
+			r.matches = r.index.appendMatches(r.matches, query)
+		} else {
+			r.percentDecode(query)
+			r.matches = r.index.appendMatches(r.matches, r.decoded)
+			for k := first; k < len(r.matches); k++ {
+				m := &r.matches[k]
+				m.start, m.end = r.decodedAt[m.start], r.decodedAt[m.end]
+			}
+		}
+		for k := first; k < len(r.matches); k++ {
+			r.matches[k].start += int32(q)
+			r.matches[k].end += int32(q)
+		}
+	case kindAuthorization:
+		tok := basicToken(value)
+		if tok < 0 || !r.decodeBasic(value[tok:]) {
+			sp.kind = kindPlain
+			r.matches = r.index.appendMatches(r.matches, value)
+			break
+		}
+		sp.token = int32(tok)
+		r.matches = r.index.appendMatches(r.matches, r.decoded)
+	}
+	if len(r.matches) > first {
+		sp.first, sp.last = int32(first), int32(len(r.matches))
+		r.spans = append(r.spans, sp)
+	}
+}
+
+// rewrite returns headers with every allowed placeholder replaced by its
+// value; lines without an allowed placeholder keep the caller's bytes.
+func (r *Rewriter) rewrite(headers []Header) []Header {
+	r.out = r.out[:0]
+	for k := range r.spans {
+		sp := &r.spans[k]
+		ms := r.matches[sp.first:sp.last]
+		if sp.rewritten = r.anyAllowed(ms); !sp.rewritten {
+			continue
+		}
+		value := headers[sp.header].Value
+		sp.out = int32(len(r.out))
+		switch sp.kind {
+		case kindPlain:
+			r.out = r.appendSubstituted(r.out, value, ms, false)
+		case kindPath:
+			r.out = r.appendSubstituted(r.out, value, ms, true)
+		case kindAuthorization:
+			r.decodeBasic(value[sp.token:]) // decoded at scan time, so it decodes again
+			r.cred = r.appendSubstituted(r.cred[:0], r.decoded, ms, false)
+			r.out = append(r.out, value[:sp.token]...)
+			r.out = base64.StdEncoding.AppendEncode(r.out, r.cred)
+		}
+		sp.outEnd = int32(len(r.out))
+	}
+	// r.out is final only now: earlier slices of it could have moved.
+	r.headers = append(r.headers[:0], headers...)
+	for _, sp := range r.spans {
+		if sp.rewritten {
+			r.headers[sp.header].Value = r.out[sp.out:sp.outEnd:sp.outEnd]
+		}
+	}
+	return r.headers
+}
+
+func (r *Rewriter) anyAllowed(ms []match) bool {
+	for _, m := range ms {
+		if r.allowed[m.secret] {
+			return true
+		}
+	}
+	return false
+}
+
+// appendSubstituted appends text to dst with each allowed match replaced by
+// its secret's value, percent-encoded if percent; disallowed matches stay.
+func (r *Rewriter) appendSubstituted(dst, text []byte, ms []match, percent bool) []byte {
+	at := int32(0)
+	for _, m := range ms {
+		if !r.allowed[m.secret] {
+			continue
+		}
+		dst = append(dst, text[at:m.start]...)
+		v := r.s.Secrets[m.secret].Value.bytes()
+		if percent {
+			dst = appendPercentEncoded(dst, v)
+		} else {
+			dst = append(dst, v...)
+		}
+		at = m.end
+	}
+	return append(dst, text[at:]...)
+}
+
+// percentDecode decodes each valid %XX of q into r.decoded and records in
+// r.decodedAt where each decoded byte starts in q, then len(q). Any other
+// byte, a stray '%' included, stands for itself.
+func (r *Rewriter) percentDecode(q []byte) {
+	r.decoded, r.decodedAt = r.decoded[:0], r.decodedAt[:0]
+	for i := 0; i < len(q); {
+		r.decodedAt = append(r.decodedAt, int32(i))
+		if q[i] == '%' && i+2 < len(q) && unhex[q[i+1]] >= 0 && unhex[q[i+2]] >= 0 {
+			r.decoded = append(r.decoded, byte(unhex[q[i+1]]<<4|unhex[q[i+2]]))
+			i += 3
+			continue
+		}
+		r.decoded = append(r.decoded, q[i])
+		i++
+	}
+	r.decodedAt = append(r.decodedAt, int32(len(q)))
+}
+
+var unhex = func() (t [256]int8) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = int8(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = int8(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = int8(c - 'A' + 10)
+		default:
+			t[c] = -1
+		}
+	}
+	return t
+}()
+
+// unreserved marks the bytes RFC 3986 lets a query carry unencoded.
+var unreserved = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~'
+	}
+	return t
+}()
+
+// appendPercentEncoded appends v with every byte but the unreserved ones as
+// %XX, so a value holding '+', '/', '=' or '&' stays one query parameter.
+func appendPercentEncoded(dst, v []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range v {
+		if unreserved[c] {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return dst
+}
+
+// basicToken returns where the credentials start in an Authorization value
+// of the Basic scheme (any case, one or more spaces), or -1.
+func basicToken(v []byte) int {
+	if len(v) < 6 || !equalFoldASCII(v[:5], "basic") || v[5] != ' ' {
+		return -1
+	}
+	i := 6
+	for i < len(v) && v[i] == ' ' {
+		i++
+	}
+	return i
+}
+
+// decodeBasic decodes standard, padded base64 into r.decoded.
+func (r *Rewriter) decodeBasic(tok []byte) bool {
+	n := base64.StdEncoding.DecodedLen(len(tok))
+	if cap(r.decoded) < n {
+		r.decoded = make([]byte, n, 2*n)
+	}
+	n, err := base64.StdEncoding.Decode(r.decoded[:n], tok)
+	if err != nil {
+		return false
+	}
+	r.decoded = r.decoded[:n]
+	return true
+}

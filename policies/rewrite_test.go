@@ -1,0 +1,116 @@
+package policies
+
+import (
+	"net/url"
+	"slices"
+	"testing"
+)
+
+func TestPercentDecodeKeepsRawOffsets(t *testing.T) {
+	for _, tc := range []struct {
+		raw, decoded string
+		at           []int32
+	}{
+		{"", "", []int32{0}},
+		{"a=b", "a=b", []int32{0, 1, 2, 3}},
+		{"k=%5F%5f_", "k=___", []int32{0, 1, 2, 5, 8, 9}},
+		{"%zz%4%", "%zz%4%", []int32{0, 1, 2, 3, 4, 5, 6}},
+		{"%41%4", "A%4", []int32{0, 3, 4, 5}},
+		{"+%2B%00", "++\x00", []int32{0, 1, 4, 7}},
+	} {
+		var r Rewriter
+		r.percentDecode([]byte(tc.raw))
+		if string(r.decoded) != tc.decoded || !slices.Equal(r.decodedAt, tc.at) {
+			t.Errorf("%q: got %q %v, want %q %v", tc.raw, r.decoded, r.decodedAt, tc.decoded, tc.at)
+		}
+	}
+}
+
+func TestAppendPercentEncoded(t *testing.T) {
+	if got := string(appendPercentEncoded([]byte("key="), []byte(valGemini))); got != "key=AIza%2Btest%2FDDDD%3D4444" {
+		t.Fatalf("got %q", got)
+	}
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	enc := appendPercentEncoded(nil, all)
+	for _, c := range enc {
+		if !unreserved[c] && c != '%' && !('A' <= c && c <= 'F') {
+			t.Fatalf("byte %q left unencoded in %q", c, enc)
+		}
+	}
+	back, err := url.QueryUnescape(string(enc))
+	if err != nil || back != string(all) {
+		t.Fatalf("does not decode back: %v", err)
+	}
+}
+
+func TestBasicToken(t *testing.T) {
+	for v, want := range map[string]int{
+		"Basic dXNlcjpwYXNz":   6,
+		"basic dXNlcjpwYXNz":   6,
+		"BASIC   dXNlcjpwYXNz": 8,
+		"Basic ":               6,
+		"Basic":                -1,
+		"Basicx dXNl":          -1,
+		"Basic\tdXNl":          -1,
+		"Bearer dXNlcjpwYXNz":  -1,
+		" Basic dXNl":          -1,
+	} {
+		if got := basicToken([]byte(v)); got != want {
+			t.Errorf("%q: got %d, want %d", v, got, want)
+		}
+	}
+}
+
+func TestDecodeBasic(t *testing.T) {
+	for tok, want := range map[string]string{
+		"dXNlcjpwYXNz":             "user:pass",
+		"":                         "",
+		"Z2hwX3Rlc3RDQ0NDMzMzMzo=": "ghp_testCCCC3333:",
+	} {
+		var r Rewriter
+		if !r.decodeBasic([]byte(tok)) || string(r.decoded) != want {
+			t.Errorf("%q: got %q", tok, r.decoded)
+		}
+	}
+	for _, tok := range []string{"!!!not-base64!!!", "Z2hwX3Rlc3RDQ0NDMzMzMzo", "dXNl cjpwYXNz", "dXNlcjpwYXNz=="} {
+		var r Rewriter
+		if r.decodeBasic([]byte(tok)) {
+			t.Errorf("%q decoded to %q", tok, r.decoded)
+		}
+	}
+}
+
+func TestRewriteKeepsUntouchedLinesAliased(t *testing.T) {
+	r := NewRewriter(newSession(t, Passthrough, fixtureSecrets))
+	in := hdrs(req("api.openai.com", "x-a", "plain", "authorization", "Bearer "+phOpenAI, "x-b", phAnthropic)...)
+	d := r.Decide(in)
+	if d.Verdict != Rewritten {
+		t.Fatalf("verdict %v", d.Verdict)
+	}
+	for i := range in {
+		same := &d.Headers[i].Value[0] == &in[i].Value[0] && &d.Headers[i].Name[0] == &in[i].Name[0]
+		if want := string(in[i].Name) != "authorization"; same != want {
+			t.Errorf("line %q: aliases input %v, want %v", in[i].Name, same, want)
+		}
+	}
+}
+
+func TestRewriteLongValuesAndManyLines(t *testing.T) {
+	// Values longer than the buffers so far, so the output buffer grows
+	// while earlier rewritten lines are already placed.
+	r := NewRewriter(newSession(t, Passthrough, fixtureSecrets))
+	pairs := []string{":authority", "api.openai.com"}
+	want := []string{":authority", "api.openai.com"}
+	for i := range 50 {
+		filler := string(make([]byte, i*37))
+		pairs = append(pairs, "x-k", filler+phOpenAI+filler+phOpenAIOrg)
+		want = append(want, "x-k", filler+valOpenAI+filler+valOpenAIOrg)
+	}
+	d := r.Decide(hdrs(pairs...))
+	if got := pairsOf(d.Headers); !slices.Equal(got, want) {
+		t.Fatalf("rewritten lines differ")
+	}
+}
