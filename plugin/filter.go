@@ -113,7 +113,7 @@ func (p *pluginContext) requestHeaders() types.Action {
 		}
 		return types.ActionPause
 	case policies.Rewritten:
-		p.pairs = encodePairs(p.pairs[:0], d.Headers)
+		p.pairs = encodeRewritten(p.pairs[:0], buf, p.headers, d.Headers)
 		if err := p.host.setRequestHeaderPairs(p.pairs); err != nil {
 			return p.failInternal("writing request headers")
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/secretgate/secretgate/policies"
 )
@@ -68,18 +69,70 @@ func decodePairs(dst []policies.Header, buf []byte) ([]policies.Header, error) {
 	return dst, nil
 }
 
-// encodePairs appends the pairs serialisation of headers to dst.
+// encodePairs appends the pairs serialisation of headers to dst. It sizes dst
+// once and writes by index: in Go's wasm output every append is a call.
 func encodePairs(dst []byte, headers []policies.Header) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(headers)))
+	size := 4 + 8*len(headers)
 	for _, h := range headers {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h.Name)))
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h.Value)))
+		size += len(h.Name) + len(h.Value) + 2
 	}
-	for _, h := range headers {
-		dst = append(dst, h.Name...)
-		dst = append(dst, 0)
-		dst = append(dst, h.Value...)
-		dst = append(dst, 0)
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	out := dst[start:]
+	binary.LittleEndian.PutUint32(out, uint32(len(headers)))
+	sizes, data := out[4:4+8*len(headers)], out[4+8*len(headers):]
+	for i, h := range headers {
+		binary.LittleEndian.PutUint32(sizes[8*i:], uint32(len(h.Name)))
+		binary.LittleEndian.PutUint32(sizes[8*i+4:], uint32(len(h.Value)))
+		n := copy(data, h.Name)
+		data[n] = 0
+		m := copy(data[n+1:], h.Value)
+		data[n+1+m] = 0
+		data = data[n+m+2:]
 	}
 	return dst
+}
+
+// encodeRewritten is encodePairs(dst, out) for out, a rewrite of in, where in
+// was decoded from src and out's unchanged lines still alias in's bytes. It
+// copies each run of unchanged lines from src in one move: in Go's wasm
+// output every copy is a call, and most lines are unchanged.
+func encodeRewritten(dst, src []byte, in, out []policies.Header) []byte {
+	if len(in) != len(out) {
+		return encodePairs(dst, out)
+	}
+	size := 4 + 8*len(out)
+	for _, h := range out {
+		size += len(h.Name) + len(h.Value) + 2
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	w := dst[start:]
+	binary.LittleEndian.PutUint32(w, uint32(len(out)))
+	sizes, data := w[4:4+8*len(out)], w[4+8*len(out):]
+	srcData := src[4+8*len(in):]
+	runStart, at := 0, 0 // srcData[runStart:at] is unchanged and not yet copied
+	for i, h := range out {
+		binary.LittleEndian.PutUint32(sizes[8*i:], uint32(len(h.Name)))
+		binary.LittleEndian.PutUint32(sizes[8*i+4:], uint32(len(h.Value)))
+		next := at + len(in[i].Name) + len(in[i].Value) + 2
+		if aliases(h.Value, in[i].Value) && aliases(h.Name, in[i].Name) {
+			at = next
+			continue
+		}
+		data = data[copy(data, srcData[runStart:at]):]
+		n := copy(data, h.Name)
+		data[n] = 0
+		m := copy(data[n+1:], h.Value)
+		data[n+1+m] = 0
+		data = data[n+m+2:]
+		runStart, at = next, next
+	}
+	copy(data, srcData[runStart:at])
+	return dst
+}
+
+// aliases reports whether a and b are the same bytes in memory.
+func aliases(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

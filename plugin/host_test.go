@@ -65,3 +65,37 @@ func FuzzDecodePairs(f *testing.F) {
 		}
 	})
 }
+
+// encodeRewritten must produce exactly encodePairs' bytes, whichever lines
+// changed.
+func TestEncodeRewrittenMatchesEncodePairs(t *testing.T) {
+	in := []policies.Header{
+		{Name: []byte(":authority"), Value: []byte("api.openai.com")},
+		{Name: []byte("authorization"), Value: []byte("Bearer sgp_x")},
+		{Name: []byte("x-empty"), Value: nil},
+		{Name: []byte("x-api-key"), Value: []byte("sgp_x")},
+		{Name: []byte("x-last"), Value: []byte("v")},
+	}
+	src := encodePairs(nil, in)
+	decoded, err := decodePairs(nil, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mask := range 1 << len(decoded) {
+		out := append([]policies.Header(nil), decoded...)
+		for i := range out {
+			if mask&(1<<i) != 0 {
+				out[i].Value = append([]byte("new-"), out[i].Value...)
+			}
+		}
+		got := encodeRewritten([]byte("prefix"), src, decoded, out)
+		if want := encodePairs([]byte("prefix"), out); !bytes.Equal(got, want) {
+			t.Fatalf("lines %05b changed:\n got %q\nwant %q", mask, got, want)
+		}
+	}
+	// A rewrite with another line count falls back to encodePairs.
+	short := decoded[:2]
+	if got, want := encodeRewritten(nil, src, decoded, short), encodePairs(nil, short); !bytes.Equal(got, want) {
+		t.Fatalf("fallback: got %q want %q", got, want)
+	}
+}
