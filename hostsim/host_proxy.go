@@ -265,23 +265,15 @@ func (vm *VM) keyValue(fn string, s []uint64) (key, value string, good bool) {
 }
 
 func (vm *VM) proxyAddHeaderMapValue(s []uint64) {
-	const fn = "proxy_add_header_map_value"
-	if MapType(uint32(s[0])) > mapTypeMax {
-		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", uint32(s[0]))
-		return
-	}
-	key, value, good := vm.keyValue(fn, s)
-	if !good {
-		return
-	}
-	if m := vm.mutableMap(fn, s); m != nil {
-		m.add(key, value)
-		ok(s)
-	}
+	vm.writeHeaderMapValue(s, "proxy_add_header_map_value", (*headerMap).add)
 }
 
 func (vm *VM) proxyReplaceHeaderMapValue(s []uint64) {
-	const fn = "proxy_replace_header_map_value"
+	vm.writeHeaderMapValue(s, "proxy_replace_header_map_value", (*headerMap).replace)
+}
+
+// writeHeaderMapValue is add and replace: (map type, key, value) -> status.
+func (vm *VM) writeHeaderMapValue(s []uint64, fn string, write func(m *headerMap, key, value string)) {
 	if MapType(uint32(s[0])) > mapTypeMax {
 		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", uint32(s[0]))
 		return
@@ -291,7 +283,7 @@ func (vm *VM) proxyReplaceHeaderMapValue(s []uint64) {
 		return
 	}
 	if m := vm.mutableMap(fn, s); m != nil {
-		m.replace(key, value)
+		write(m, key, value)
 		ok(s)
 	}
 }

@@ -69,26 +69,11 @@ func decodePairs(dst []policies.Header, buf []byte) ([]policies.Header, error) {
 	return dst, nil
 }
 
-// encodePairs appends the pairs serialisation of headers to dst. It sizes dst
-// once and writes by index: in Go's wasm output every append is a call.
+// encodePairs appends the pairs serialisation of headers to dst.
 func encodePairs(dst []byte, headers []policies.Header) []byte {
-	size := 4 + 8*len(headers)
+	dst, data := growPairs(dst, headers)
 	for _, h := range headers {
-		size += len(h.Name) + len(h.Value) + 2
-	}
-	start := len(dst)
-	dst = slices.Grow(dst, size)[:start+size]
-	out := dst[start:]
-	binary.LittleEndian.PutUint32(out, uint32(len(headers)))
-	sizes, data := out[4:4+8*len(headers)], out[4+8*len(headers):]
-	for i, h := range headers {
-		binary.LittleEndian.PutUint32(sizes[8*i:], uint32(len(h.Name)))
-		binary.LittleEndian.PutUint32(sizes[8*i+4:], uint32(len(h.Value)))
-		n := copy(data, h.Name)
-		data[n] = 0
-		m := copy(data[n+1:], h.Value)
-		data[n+1+m] = 0
-		data = data[n+m+2:]
+		data = putLine(data, h)
 	}
 	return dst
 }
@@ -101,35 +86,49 @@ func encodeRewritten(dst, src []byte, in, out []policies.Header) []byte {
 	if len(in) != len(out) {
 		return encodePairs(dst, out)
 	}
-	size := 4 + 8*len(out)
-	for _, h := range out {
-		size += len(h.Name) + len(h.Value) + 2
-	}
-	start := len(dst)
-	dst = slices.Grow(dst, size)[:start+size]
-	w := dst[start:]
-	binary.LittleEndian.PutUint32(w, uint32(len(out)))
-	sizes, data := w[4:4+8*len(out)], w[4+8*len(out):]
+	dst, data := growPairs(dst, out)
 	srcData := src[4+8*len(in):]
 	runStart, at := 0, 0 // srcData[runStart:at] is unchanged and not yet copied
 	for i, h := range out {
-		binary.LittleEndian.PutUint32(sizes[8*i:], uint32(len(h.Name)))
-		binary.LittleEndian.PutUint32(sizes[8*i+4:], uint32(len(h.Value)))
 		next := at + len(in[i].Name) + len(in[i].Value) + 2
 		if aliases(h.Value, in[i].Value) && aliases(h.Name, in[i].Name) {
 			at = next
 			continue
 		}
 		data = data[copy(data, srcData[runStart:at]):]
-		n := copy(data, h.Name)
-		data[n] = 0
-		m := copy(data[n+1:], h.Value)
-		data[n+1+m] = 0
-		data = data[n+m+2:]
+		data = putLine(data, h)
 		runStart, at = next, next
 	}
 	copy(data, srcData[runStart:at])
 	return dst
+}
+
+// growPairs sizes dst once for the serialisation of headers, writes the
+// count and every size, and returns the data section still to fill: in Go's
+// wasm output every append is a call, so lines are written by index.
+func growPairs(dst []byte, headers []policies.Header) (out, data []byte) {
+	size := 4 + 8*len(headers)
+	for _, h := range headers {
+		size += len(h.Name) + len(h.Value) + 2
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	w := dst[start:]
+	binary.LittleEndian.PutUint32(w, uint32(len(headers)))
+	for i, h := range headers {
+		binary.LittleEndian.PutUint32(w[4+8*i:], uint32(len(h.Name)))
+		binary.LittleEndian.PutUint32(w[8+8*i:], uint32(len(h.Value)))
+	}
+	return dst, w[4+8*len(headers):]
+}
+
+// putLine writes name NUL value NUL and returns what follows.
+func putLine(data []byte, h policies.Header) []byte {
+	n := copy(data, h.Name)
+	data[n] = 0
+	m := copy(data[n+1:], h.Value)
+	data[n+1+m] = 0
+	return data[n+m+2:]
 }
 
 // aliases reports whether a and b are the same bytes in memory.
