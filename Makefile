@@ -6,7 +6,7 @@ ARGS          ?=
 BENCHTIME     ?= 1s
 FUZZTIME      ?= 30s
 
-.PHONY: build run test bench fuzz check e2e clean
+.PHONY: build run test bench fuzz check clean
 
 ## build: compile the proxy-wasm module (standard Go, WASI reactor) to build/secretgate.wasm
 build:
@@ -26,10 +26,13 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./policies/ ./plugin/...
 	@ls -l $(WASM) | awk '{print "module size: " $$5 " bytes"}'
 
-## fuzz: run each fuzz target for FUZZTIME
+## fuzz: run every fuzz target of every package for FUZZTIME each
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./policies/ | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./policies/ || exit 1; \
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
+		done; \
 	done
 
 ## check: formatting, vet for the host and for wasip1, tidy modules; fails if anything would change

@@ -85,11 +85,6 @@ func proxyOnRequestHeaders(id, n, eos uint32) uint32 {
 	return uint32(disp.onRequestHeaders(id, int(n), eos != 0))
 }
 
-//go:wasmexport proxy_on_response_headers
-func proxyOnResponseHeaders(id, n, eos uint32) uint32 {
-	return uint32(disp.onResponseHeaders(id, int(n), eos != 0))
-}
-
 //go:wasmexport proxy_on_done
 func proxyOnDone(id uint32) uint32 { return boolResult(disp.onDone(id)) }
 

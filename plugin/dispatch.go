@@ -10,13 +10,17 @@ type dispatcher struct {
 	vm      types.VMContext
 	plugins map[uint32]types.PluginContext
 	streams map[uint32]types.HttpContext
+	// unconfigured serves streams of no known plugin. It is a plugin that
+	// was never configured, so it fails them closed.
+	unconfigured types.PluginContext
 }
 
 func newDispatcher(vm types.VMContext) *dispatcher {
 	return &dispatcher{
-		vm:      vm,
-		plugins: make(map[uint32]types.PluginContext),
-		streams: make(map[uint32]types.HttpContext),
+		vm:           vm,
+		plugins:      make(map[uint32]types.PluginContext),
+		streams:      make(map[uint32]types.HttpContext),
+		unconfigured: vm.NewPluginContext(0),
 	}
 }
 
@@ -27,10 +31,12 @@ func (d *dispatcher) onContextCreate(id, parent uint32) {
 		d.plugins[id] = d.vm.NewPluginContext(id)
 		return
 	}
-	if p, ok := d.plugins[parent]; ok {
-		if h := p.NewHttpContext(id); h != nil {
-			d.streams[id] = h
-		}
+	p, ok := d.plugins[parent]
+	if !ok {
+		p = d.unconfigured
+	}
+	if h := p.NewHttpContext(id); h != nil {
+		d.streams[id] = h
 	}
 }
 
@@ -43,18 +49,14 @@ func (d *dispatcher) onConfigure(id uint32, size int) bool {
 	return ok && bool(p.OnPluginStart(size))
 }
 
+// onRequestHeaders fails a stream it does not know closed: the host never
+// sends one, but a request the filter did not see must not go upstream.
 func (d *dispatcher) onRequestHeaders(id uint32, n int, eos bool) types.Action {
-	if h, ok := d.streams[id]; ok {
-		return h.OnHttpRequestHeaders(n, eos)
+	h, ok := d.streams[id]
+	if !ok {
+		h = d.unconfigured.NewHttpContext(id)
 	}
-	return types.ActionContinue
-}
-
-func (d *dispatcher) onResponseHeaders(id uint32, n int, eos bool) types.Action {
-	if h, ok := d.streams[id]; ok {
-		return h.OnHttpResponseHeaders(n, eos)
-	}
-	return types.ActionContinue
+	return h.OnHttpRequestHeaders(n, eos)
 }
 
 // onDone reports whether the context may be deleted now.

@@ -68,13 +68,14 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	injected := make(map[string]uint32, len(session.Secrets))
 	violation := make(map[string]uint32, len(session.Secrets))
 	for _, s := range session.Secrets {
-		if injected[s.Name], err = p.host.defineCounter("secretgate.injected." + s.Name); err != nil {
-			p.logf(logCritical, "secretgate: defining metrics for %s: %v", s.Name, err)
-			return types.OnPluginStartStatusFailed
-		}
-		if violation[s.Name], err = p.host.defineCounter("secretgate.violation." + s.Name); err != nil {
-			p.logf(logCritical, "secretgate: defining metrics for %s: %v", s.Name, err)
-			return types.OnPluginStartStatusFailed
+		for _, c := range []struct {
+			ids  map[string]uint32
+			name string
+		}{{injected, "secretgate.injected." + s.Name}, {violation, "secretgate.violation." + s.Name}} {
+			if c.ids[s.Name], err = p.host.defineCounter(c.name); err != nil {
+				p.logf(logCritical, "secretgate: defining metric %s: %v", c.name, err)
+				return types.OnPluginStartStatusFailed
+			}
 		}
 	}
 	p.session, p.rewriter = session, policies.NewRewriter(session)
@@ -91,8 +92,8 @@ func (f *httpFilter) OnHttpRequestHeaders(int, bool) types.Action {
 
 func (p *pluginContext) requestHeaders() types.Action {
 	if p.rewriter == nil {
-		// Envoy never routes streams to an unconfigured plugin; be safe anyway.
-		return p.failInternal("no configuration")
+		// Envoy never routes streams to an unconfigured plugin; fail closed anyway.
+		return p.failInternal("no configuration for this stream")
 	}
 	buf, err := p.host.requestHeaderPairs()
 	if err != nil {
@@ -103,45 +104,57 @@ func (p *pluginContext) requestHeaders() types.Action {
 		return p.failInternal("decoding request headers")
 	}
 	d := p.rewriter.Decide(p.headers)
-	for _, name := range d.Violations {
-		p.countViolation(name, d)
-	}
+	action, outcome := types.ActionContinue, "placeholder forwarded unchanged"
 	switch d.Verdict {
 	case policies.Denied:
 		if err := p.host.sendLocalReply(403, detailsDenied, d.DenyBody, jsonContentType); err != nil {
-			return p.failInternal("sending the deny reply")
+			action, outcome = p.failInternal("sending the deny reply: "+err.Error()), "request answered with 500"
+		} else {
+			action, outcome = types.ActionPause, "request denied with 403"
 		}
-		return types.ActionPause
 	case policies.Rewritten:
-		p.pairs = encodeRewritten(p.pairs[:0], buf, p.headers, d.Headers)
-		if err := p.host.setRequestHeaderPairs(p.pairs); err != nil {
-			return p.failInternal("writing request headers")
-		}
-		for _, name := range d.Injected {
-			_ = p.host.incrementMetric(p.injected[name], 1)
-		}
-		if p.host.logLevel() <= logDebug {
-			p.msg = append(p.msg[:0], "secretgate: injected "...)
-			p.msg = appendList(p.msg, d.Injected)
-			p.msg = append(p.msg, " for host "...)
-			p.msg = appendHost(p.msg, d)
-			p.host.log(logDebug, p.msg)
+		if err := p.writeRewritten(buf, d); err != nil {
+			action, outcome = p.failInternal("writing request headers: "+err.Error()), "request answered with 500"
 		}
 	}
-	return types.ActionContinue
+	// Violations are reported with what really happened to the request.
+	for _, name := range d.Violations {
+		p.countViolation(name, d, outcome)
+	}
+	return action
 }
 
-func (p *pluginContext) countViolation(name string, d *policies.Decision) {
+// writeRewritten writes the decision's headers back in one call, then counts
+// and logs the injections.
+func (p *pluginContext) writeRewritten(buf []byte, d *policies.Decision) error {
+	p.pairs = encodeRewritten(p.pairs[:0], buf, p.headers, d.Headers)
+	if len(d.Headers) > maxPairs || len(p.pairs) > maxPairsBytes {
+		return errPairsLimit
+	}
+	if err := p.host.setRequestHeaderPairs(p.pairs); err != nil {
+		return err
+	}
+	for _, name := range d.Injected {
+		_ = p.host.incrementMetric(p.injected[name], 1)
+	}
+	if p.host.logLevel() <= logDebug {
+		p.msg = append(p.msg[:0], "secretgate: injected "...)
+		p.msg = appendList(p.msg, d.Injected)
+		p.msg = append(p.msg, " for host "...)
+		p.msg = appendHost(p.msg, d)
+		p.host.log(logDebug, p.msg)
+	}
+	return nil
+}
+
+func (p *pluginContext) countViolation(name string, d *policies.Decision, outcome string) {
 	_ = p.host.incrementMetric(p.violation[name], 1)
 	p.msg = append(p.msg[:0], "secretgate: secret "...)
 	p.msg = append(p.msg, name...)
 	p.msg = append(p.msg, " is not allowed for host "...)
 	p.msg = appendHost(p.msg, d)
-	if d.Verdict == policies.Denied {
-		p.msg = append(p.msg, "; request denied with 403"...)
-	} else {
-		p.msg = append(p.msg, "; placeholder forwarded unchanged"...)
-	}
+	p.msg = append(p.msg, "; "...)
+	p.msg = append(p.msg, outcome...)
 	p.host.log(logWarn, p.msg)
 }
 

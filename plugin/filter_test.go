@@ -71,15 +71,26 @@ func TestHostFailuresFailClosed(t *testing.T) {
 	}
 }
 
-// A stream whose plugin is unknown is left alone, as the SDK does.
-func TestUnknownContextsContinue(t *testing.T) {
-	host := &fakeHost{config: fixtureConfig("passthrough", "")}
-	d, _ := nativeVM(t, host)
-	d.onContextCreate(30, 99)
-	if a := d.onRequestHeaders(30, 0, true); a != types.ActionContinue {
-		t.Fatalf("action = %d", a)
-	}
-	if !d.onDone(30) || !d.onDone(2) {
-		t.Fatal("onDone must allow deletion")
+// A stream of no known plugin, or one the host never created, is answered
+// 500 and paused: a request the filter did not see never goes upstream.
+func TestUnknownStreamsFailClosed(t *testing.T) {
+	for name, create := range map[string]func(d *dispatcher){
+		"unknown plugin": func(d *dispatcher) { d.onContextCreate(30, 99) },
+		"never created":  func(*dispatcher) {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			host := &fakeHost{config: fixtureConfig("passthrough", "")}
+			d, _ := nativeVM(t, host)
+			create(d)
+			if a := d.onRequestHeaders(30, 0, true); a != types.ActionPause {
+				t.Fatalf("action = %d, want Pause", a)
+			}
+			if host.reply == nil || host.reply.status != 500 || host.reply.details != detailsInternal {
+				t.Fatalf("reply = %+v, want 500", host.reply)
+			}
+			if !d.onDone(30) {
+				t.Fatal("onDone must allow deletion")
+			}
+		})
 	}
 }

@@ -41,6 +41,16 @@ type hostCalls interface {
 
 var errPairs = errors.New("malformed header pairs")
 
+// Limits of proxy-wasm-cpp-host's pairs decoder (include/proxy-wasm/limits.h,
+// src/pairs_util.cc): it reads a larger serialisation as an empty map and
+// still returns Ok, so Envoy would send the request on with no headers.
+const (
+	maxPairs      = 1024
+	maxPairsBytes = 1 << 20
+)
+
+var errPairsLimit = fmt.Errorf("the rewritten headers exceed proxy-wasm's limits of %d lines and %d bytes", maxPairs, maxPairsBytes)
+
 // decodePairs parses the proxy-wasm header map serialisation: a u32 count,
 // then a u32 name length and a u32 value length per pair, then every name and
 // value each followed by a NUL byte. The headers alias buf.

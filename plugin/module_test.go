@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/secretgate/secretgate/hostsim"
@@ -54,7 +55,6 @@ func TestModuleImportsAndExports(t *testing.T) {
 		"proxy_on_done",
 		"proxy_on_memory_allocate",
 		"proxy_on_request_headers",
-		"proxy_on_response_headers",
 		"proxy_on_vm_start",
 	}
 	if got := m.Exports(); !reflect.DeepEqual(got, wantExports) {
@@ -148,4 +148,26 @@ func messages(vm *hostsim.VM) []string {
 		out = append(out, l.Message)
 	}
 	return out
+}
+
+// Envoy's host reads a header serialisation over 1 MiB or 1024 lines as an
+// empty map (and says Ok), so a rewrite that large must fail closed rather
+// than send the request on with no headers. A 4 KiB value injected 300
+// times in one 10 KB header crosses the line.
+func TestRewriteBeyondPairsLimitFailsClosed(t *testing.T) {
+	value := strings.Repeat("v", 4096)
+	config := []byte(`{"session": "s", "secrets": {"BIG_TOKEN": {"placeholder": "` + phJira + `", "value": "` + value + `", "hosts": ["api.example.com"]}}}`)
+	request := get("api.example.com", "/", hdr{"x-many", strings.TrimSpace(strings.Repeat(phJira+" ", 300))})
+	for name, run := range map[string]runner{"native": runNative, "wasm": wasmRunner(module(t))} {
+		t.Run(name, func(t *testing.T) {
+			got := run(t, config, request)
+			if got.forwarded != nil || got.status != 500 || got.body != `{"error":"secretgate_internal_error"}` {
+				t.Fatalf("outcome %d %s, forwarded %d lines; want 500 and nothing forwarded", got.status, got.body, len(got.forwarded))
+			}
+			want := "secretgate: writing request headers: the rewritten headers exceed proxy-wasm's limits of 1024 lines and 1048576 bytes; answering 500"
+			if !slices.Contains(got.logs, want) || got.metrics["secretgate.injected.BIG_TOKEN"] != 0 {
+				t.Errorf("logs %q, metrics %v", got.logs, got.metrics)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 func TestScenariosNative(t *testing.T) { runScenarios(t, runNative, true) }
 
+// runNative runs one request through the filter against a fake host.
 func runNative(t *testing.T, config []byte, request []hdr) outcome {
 	host := &fakeHost{config: config, level: logDebug}
 	for _, h := range request {

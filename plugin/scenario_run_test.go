@@ -78,17 +78,18 @@ func checkScenario(t *testing.T, mode string, s scenario, got outcome) {
 		}
 	}
 
-	// One warning per violation, naming the secret and the host.
+	// The injection at debug level, then one warning per violation, naming
+	// the secret and the host.
 	var wantLogs []string
+	if len(s.injected) > 0 && !denied {
+		wantLogs = append(wantLogs, fmt.Sprintf("secretgate: injected %s for host %s", strings.Join(s.injected, ", "), s.destination()))
+	}
 	for _, name := range s.violations {
 		outcome := "placeholder forwarded unchanged"
 		if denied {
 			outcome = "request denied with 403"
 		}
 		wantLogs = append(wantLogs, fmt.Sprintf("secretgate: secret %s is not allowed for host %s; %s", name, s.destination(), outcome))
-	}
-	if len(s.injected) > 0 && !denied {
-		wantLogs = append(wantLogs, fmt.Sprintf("secretgate: injected %s for host %s", strings.Join(s.injected, ", "), s.destination()))
 	}
 	if !reflect.DeepEqual(requestLogs(got.logs), wantLogs) {
 		t.Errorf("logs\n got %q\nwant %q", requestLogs(got.logs), wantLogs)

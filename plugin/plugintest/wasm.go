@@ -1,13 +1,15 @@
 // Package plugintest gives tests secretgate's module, built from this
-// checkout's ./plugin with the standard Go toolchain exactly as `make build`
-// builds it, once per test binary; a missing module is built, never skipped.
+// checkout's ./plugin (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, as
+// `make build` does) once per test binary: a missing module is built, never
+// skipped.
 package plugintest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/secretgate/secretgate/hostsim/hostsimtest"
@@ -19,28 +21,32 @@ func Wasm(tb testing.TB) []byte {
 	return hostsimtest.BuildGo(tb, pluginDir())
 }
 
-var (
-	pathOnce sync.Once
-	path     string
-	pathErr  error
-)
-
-// WasmPath returns the path of the module written to a temporary file that
-// lives as long as the test binary, for tests of commands that take a path.
+// WasmPath returns the path of the module as a file, for tests of commands
+// that take a path. The file is named by the module's hash in the temporary
+// directory, so repeated runs reuse it instead of leaving copies behind.
 func WasmPath(tb testing.TB) string {
 	tb.Helper()
 	wasm := Wasm(tb)
-	pathOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "secretgate-wasm-")
-		if err != nil {
-			pathErr = err
-			return
-		}
-		path = filepath.Join(dir, "secretgate.wasm")
-		pathErr = os.WriteFile(path, wasm, 0o644)
-	})
-	if pathErr != nil {
-		tb.Fatalf("plugintest: %v", pathErr)
+	sum := sha256.Sum256(wasm)
+	path := filepath.Join(os.TempDir(), "secretgate-test-"+hex.EncodeToString(sum[:8])+".wasm")
+	if existing, err := os.ReadFile(path); err == nil && string(existing) == string(wasm) {
+		return path
+	}
+	// Write aside and rename, so that parallel test binaries never read a
+	// half-written module.
+	tmp, err := os.CreateTemp(os.TempDir(), "secretgate-test-*.tmp")
+	if err != nil {
+		tb.Fatalf("plugintest: %v", err)
+	}
+	_, werr := tmp.Write(wasm)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil {
+		os.Remove(tmp.Name())
+		tb.Fatalf("plugintest: writing the module: %v %v", werr, cerr)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		tb.Fatalf("plugintest: %v", err)
 	}
 	return path
 }

@@ -3,10 +3,12 @@
 // hostsim the way Envoy hosts it, and forwards what the filter lets through.
 // It is for development and demos; production runs the module in Envoy.
 //
-//	devproxy [-listen 127.0.0.1:10000] [-envoy envoy.yaml] [-config FILE] [-wasm FILE] [-resolve HOST=ADDR:PORT]... [-v]
+//	devproxy [-listen 127.0.0.1:10000] [-envoy envoy.yaml] [-config FILE] [-wasm FILE] [-resolve HOST=ADDR:PORT]... [-echo] [-v]
 //
 // The plugin configuration and module path come from the first Wasm HTTP
-// filter in the Envoy bootstrap file, unless -config and -wasm override them.
+// filter in the Envoy bootstrap file, unless -config and -wasm override them;
+// the names and fail_open still come from that file when it exists. -echo
+// answers each request the filter lets through with the request itself.
 // Requests for a host mapped with -resolve go to that address over plain
 // HTTP; others go to the host itself over TLS, as the Envoy forward proxy
 // originates TLS. CONNECT requests pass the filter's request headers, then
