@@ -608,3 +608,25 @@ func TestTrapOnInjectsATrap(t *testing.T) {
 		t.Errorf("failure = %v", vm.Failure())
 	}
 }
+
+func TestGuestTime(t *testing.T) {
+	req := hostsim.Request{Headers: hdrs(":path", "/", "x-ops", "log:2=hello")}
+	plain := hostsimtest.NewVM(t, guest(t), baseConfig)
+	do(t, plain, req)
+	if plain.GuestTime() != 0 {
+		t.Errorf("GuestTime without MeasureGuest = %v, want 0", plain.GuestTime())
+	}
+	cfg := baseConfig
+	cfg.MeasureGuest = true
+	vm := hostsimtest.NewVM(t, guest(t), cfg)
+	started := vm.GuestTime() // _initialize, vm start and configure
+	start := time.Now()
+	do(t, vm, req)
+	elapsed := time.Since(start)
+	if started <= 0 {
+		t.Errorf("GuestTime after start-up = %v, want > 0", started)
+	}
+	if g := vm.GuestTime() - started; g <= 0 || g > elapsed {
+		t.Errorf("GuestTime of one request = %v, want within (0, %v]", g, elapsed)
+	}
+}

@@ -1,25 +1,42 @@
 package main
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+import (
+	"slices"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
 
 // dispatcher routes the host's callbacks, which name contexts by number, to
 // the SDK-shaped context values. Envoy runs each VM on one worker thread, so
-// there is no locking; maps keep their buckets across streams, so the steady
-// state does not allocate.
+// there is no locking.
 type dispatcher struct {
-	vm      types.VMContext
-	plugins map[uint32]types.PluginContext
-	streams map[uint32]types.HttpContext
+	vm types.VMContext
+	// plugins are the root contexts, a handful per VM: a slice searched in
+	// order beats a map in wasm.
+	plugins []plugin
+	streams ctxTable
 	// unconfigured serves streams of no known plugin. It is a plugin that
 	// was never configured, so it fails them closed.
 	unconfigured types.PluginContext
 }
 
+type plugin struct {
+	id  uint32
+	ctx types.PluginContext
+}
+
+func (d *dispatcher) plugin(id uint32) (types.PluginContext, bool) {
+	for _, p := range d.plugins {
+		if p.id == id {
+			return p.ctx, true
+		}
+	}
+	return nil, false
+}
+
 func newDispatcher(vm types.VMContext) *dispatcher {
 	return &dispatcher{
 		vm:           vm,
-		plugins:      make(map[uint32]types.PluginContext),
-		streams:      make(map[uint32]types.HttpContext),
 		unconfigured: vm.NewPluginContext(0),
 	}
 }
@@ -28,15 +45,15 @@ func newDispatcher(vm types.VMContext) *dispatcher {
 // stream context under the plugin that owns it.
 func (d *dispatcher) onContextCreate(id, parent uint32) {
 	if parent == 0 {
-		d.plugins[id] = d.vm.NewPluginContext(id)
+		d.plugins = append(d.plugins, plugin{id, d.vm.NewPluginContext(id)})
 		return
 	}
-	p, ok := d.plugins[parent]
+	p, ok := d.plugin(parent)
 	if !ok {
 		p = d.unconfigured
 	}
 	if h := p.NewHttpContext(id); h != nil {
-		d.streams[id] = h
+		d.streams.put(id, h)
 	}
 }
 
@@ -45,14 +62,14 @@ func (d *dispatcher) onVMStart(vmConfigSize int) bool {
 }
 
 func (d *dispatcher) onConfigure(id uint32, size int) bool {
-	p, ok := d.plugins[id]
+	p, ok := d.plugin(id)
 	return ok && bool(p.OnPluginStart(size))
 }
 
 // onRequestHeaders fails a stream it does not know closed: the host never
 // sends one, but a request the filter did not see must not go upstream.
 func (d *dispatcher) onRequestHeaders(id uint32, n int, eos bool) types.Action {
-	h, ok := d.streams[id]
+	h, ok := d.streams.get(id)
 	if !ok {
 		h = d.unconfigured.NewHttpContext(id)
 	}
@@ -61,17 +78,19 @@ func (d *dispatcher) onRequestHeaders(id uint32, n int, eos bool) types.Action {
 
 // onDone reports whether the context may be deleted now.
 func (d *dispatcher) onDone(id uint32) bool {
-	if h, ok := d.streams[id]; ok {
+	if h, ok := d.streams.get(id); ok {
 		h.OnHttpStreamDone()
 		return true
 	}
-	if p, ok := d.plugins[id]; ok {
+	if p, ok := d.plugin(id); ok {
 		return p.OnPluginDone()
 	}
 	return true
 }
 
 func (d *dispatcher) onDelete(id uint32) {
-	delete(d.streams, id)
-	delete(d.plugins, id)
+	if d.streams.delete(id) {
+		return
+	}
+	d.plugins = slices.DeleteFunc(d.plugins, func(p plugin) bool { return p.id == id })
 }

@@ -94,3 +94,35 @@ func TestUnknownStreamsFailClosed(t *testing.T) {
 		})
 	}
 }
+
+// Several plugins in one VM (a shared vm_id): each stream is judged by the
+// configuration of the plugin that created it.
+func TestStreamsUseTheirOwnPlugin(t *testing.T) {
+	host := &fakeHost{}
+	d := newDispatcher(&vmContext{host: host})
+	d.onContextCreate(1, 0)
+	d.onVMStart(0)
+	for id, mode := range map[uint32]string{2: "passthrough", 3: "deny"} {
+		host.config = fixtureConfig(mode, "")
+		d.onContextCreate(id, 0)
+		if !d.onConfigure(id, len(host.config)) {
+			t.Fatalf("configure %d failed", id)
+		}
+	}
+	evil := []policies.Header{{Name: []byte(":authority"), Value: []byte("evil.example")}, {Name: []byte("authorization"), Value: []byte("Bearer " + phOpenAI)}}
+	for stream, want := range map[uint32]types.Action{10: types.ActionContinue, 11: types.ActionPause} {
+		host.headers, host.reply = evil, nil
+		d.onContextCreate(stream, stream-8) // 10 under plugin 2, 11 under plugin 3
+		if got := d.onRequestHeaders(stream, 2, true); got != want {
+			t.Errorf("stream %d: action %d, want %d", stream, got, want)
+		}
+		d.onDelete(stream)
+	}
+	d.onDelete(3)
+	if _, ok := d.plugin(3); ok {
+		t.Error("plugin 3 outlived its delete")
+	}
+	if _, ok := d.plugin(2); !ok {
+		t.Error("deleting plugin 3 removed plugin 2")
+	}
+}
