@@ -78,6 +78,13 @@ func BenchmarkDecide(b *testing.B) {
 	plain := typicalRequest("Bearer sk-proj-Xq7Lm2Rt9Vw4Yz1Ab3Cd5Ef6Gh8Ij0Kl2Mn4Op6Qr8St0Uv")
 	b.Run("typical", func(b *testing.B) { run(b, fixtureSecrets, injected, Rewritten) })
 	b.Run("no-placeholder", func(b *testing.B) { run(b, fixtureSecrets, plain, Unchanged) })
+	// Both scanned twice: raw, then decoded.
+	b.Run("basic", func(b *testing.B) {
+		run(b, fixtureSecrets, typicalRequest(basic("x-access-token:"+phOpenAI)), Rewritten)
+	})
+	encoded := typicalRequest("Bearer sk-proj-Xq7Lm2Rt9Vw4Yz1Ab3Cd5Ef6Gh8Ij0Kl2Mn4Op6Qr8St0Uv")
+	encoded[3].Value = []byte("/v1/models?api-version=2024-10-21&key=sgp%5Fopenai_000000000000000000001&filter=a%20b%2Cc")
+	b.Run("encoded-query", func(b *testing.B) { run(b, fixtureSecrets, encoded, Rewritten) })
 	for _, n := range []int{1, 10, 100, 1000} {
 		secrets := benchSecrets(n)
 		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) { run(b, secrets, injected, Rewritten) })

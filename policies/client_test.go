@@ -45,7 +45,7 @@ func TestParseClientSecretsErrors(t *testing.T) {
 		{"plain without defaults", `{"CUSTOM_API_KEY": "my-secret-value"}`,
 			`CUSTOM_API_KEY: a plain value needs default hosts; pass ["value", ["host", ...]]`},
 		{"bad name", `{"bad-name": ["my-secret-value", ["api.example.com"]]}`,
-			`["bad-name"]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+			`["bad-na…" (8 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
 		{"duplicate name", `{"OPENAI_API_KEY": "sk-test-OPENAI-aaaa1111", "OPENAI_API_KEY": "sk-test-OPENAI-aaaa2222"}`,
 			`OPENAI_API_KEY: duplicate key`},
 		{"number", `{"OPENAI_API_KEY": 12345678}`, `OPENAI_API_KEY: must be a string or ["value", ["host", ...]]`},

@@ -2,9 +2,11 @@ package policies
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -31,8 +33,8 @@ const (
 	maxSessionIDLen = 128
 )
 
-// problems collects the first problem of each field; err sorts them by path
-// so the same input always gives the same error.
+// problems collects the first problem of each field; err sorts them by path,
+// indexes by number, so the same input always gives the same error.
 type problems []*FieldError
 
 func (p *problems) add(path, format string, args ...any) {
@@ -50,12 +52,49 @@ func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(p, func(a, b *FieldError) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortStableFunc(p, func(a, b *FieldError) int { return comparePaths(a.Path, b.Path) })
 	errs := make([]error, len(p))
 	for i, e := range p {
 		errs[i] = e
 	}
 	return errors.Join(errs...)
+}
+
+// comparePaths orders field paths bytewise, except that two array indexes
+// at the same place compare as numbers: hosts[2] before hosts[10].
+func comparePaths(a, b string) int {
+	for a != "" && b != "" {
+		if ia, ra, ok := cutIndex(a); ok {
+			if ib, rb, ok := cutIndex(b); ok {
+				if c := cmp.Or(cmp.Compare(len(ia), len(ib)), strings.Compare(ia, ib)); c != 0 {
+					return c
+				}
+				a, b = ra, rb
+				continue
+			}
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// cutIndex splits "[12]rest" into "12" and "rest". Indexes are written
+// without leading zeros, so a longer one is a greater one.
+func cutIndex(s string) (index, rest string, ok bool) {
+	if len(s) < 3 || s[0] != '[' {
+		return "", "", false
+	}
+	n := 1
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	if n == 1 || n == len(s) || s[n] != ']' {
+		return "", "", false
+	}
+	return s[1:n], s[n+1:], true
 }
 
 // parseDocument checks that data is one JSON object.
@@ -86,16 +125,30 @@ func eachField(obj gjson.Result, path string, p *problems, fn func(key, path str
 	})
 }
 
-// childPath is path.key, or path["key"] when key is not an identifier.
+// childPath is path.key when key could be a secret name, else path["key"].
+// A key that cannot be a name may be a value pasted in the wrong place, and
+// errors reach logs: beyond shownKeyBytes, only its start and length show,
+// as in secrets["sk-ant…" (23 bytes)].
 func childPath(path, key string) string {
-	if !isIdentifier(key) {
+	switch {
+	case isIdentifier(key) && len(key) <= maxNameLen:
+		if path == "" {
+			return key
+		}
+		return path + "." + key
+	case len(key) <= shownKeyBytes:
 		return fmt.Sprintf("%s[%q]", path, key)
 	}
-	if path == "" {
-		return key
+	shown := shownKeyBytes
+	for shown > 0 && !utf8.RuneStart(key[shown]) {
+		shown-- // do not split a character
 	}
-	return path + "." + key
+	quoted := strconv.Quote(key[:shown])
+	return fmt.Sprintf("%s[%s…\" (%d bytes)]", path, quoted[:len(quoted)-1], len(key))
 }
+
+// shownKeyBytes is how much of a key that cannot be a name an error shows.
+const shownKeyBytes = 6
 
 func isIdentifier(s string) bool {
 	if s == "" || s[0] >= '0' && s[0] <= '9' {

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -152,10 +153,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{"secrets array", `{"session": "s", "secrets": []}`, `secrets: must be an object`},
 		{"secrets null", `{"session": "s", "secrets": null}`, `secrets: must be an object`},
 		{"no secrets", `{"session": "s", "secrets": {}}`, `secrets: must hold at least one secret`},
-		{"bad name", config(`"bad-name": {}`), `secrets["bad-name"]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
-		{"digit name", config(`"1PASSWORD": {}`), `secrets["1PASSWORD"]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"bad name", config(`"bad-name": {}`), `secrets["bad-na…" (8 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"digit name", config(`"1PASSWORD": {}`), `secrets["1PASSW…" (9 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"value pasted as a name", config(`"sk-ant-test-bbbb2222": {}`), `secrets["sk-ant…" (20 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"short bad name", config(`"a-b": {}`), `secrets["a-b"]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"bad name cut before a character", config(`"sk-tzé\u0000": {}`), `secrets["sk-tz…" (8 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"bad name cut after a control byte", config(`"\u0000\u0001\u0002\u0003\u0004\u0005\u0006": {}`), `secrets["\x00\x01\x02\x03\x04\x05…" (7 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"unknown field shown like a bad name", openai(ph + `, "value": "sk-test-OPENAI-aaaa1111", "sk-test-OPENAI-aaaa1111": 1`),
+			`secrets.OPENAI_API_KEY["sk-tes…" (23 bytes)]: unknown field`},
 		{"empty name", config(`"": {}`), `secrets[""]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
-		{"long name", config(`"` + strings.Repeat("A", 129) + `": {}`), `secrets.` + strings.Repeat("A", 129) + `: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
+		{"long name", config(`"` + strings.Repeat("A", 129) + `": {}`), `secrets["AAAAAA…" (129 bytes)]: name must match [A-Za-z_][A-Za-z0-9_]* and be at most 128 bytes`},
 		{"duplicate secret", config(openaiSecret, openaiSecret), `secrets.OPENAI_API_KEY: duplicate key`},
 		{"client form", config(`"OPENAI_API_KEY": "sk-test-OPENAI-aaaa1111"`), `secrets.OPENAI_API_KEY: must be an object`},
 		{"unknown secret field", openai(ph + `, "Value": "sk-test-OPENAI-aaaa1111"`),
@@ -217,6 +224,10 @@ func TestParseConfigErrors(t *testing.T) {
 			`secrets.CUSTOM_API_KEY.hosts: required: no default hosts for this name`},
 		{"secret mode", openai(ph + `, "value": "v", "on_disallowed": "block"`), `secrets.OPENAI_API_KEY.on_disallowed: must be "passthrough" or "deny"`},
 
+		{"indexes in numeric order", openai(ph + `, "value": "v", "hosts": ["a.example", "b.example", "*", "c.example", "d.example", "e.example", "f.example", "g.example", "h.example", "i.example", "*", "j.example", 1]`),
+			"secrets.OPENAI_API_KEY.hosts[2]: \"*\": a lone wildcard is not allowed\n" +
+				"secrets.OPENAI_API_KEY.hosts[10]: \"*\": a lone wildcard is not allowed\n" +
+				"secrets.OPENAI_API_KEY.hosts[12]: must be a string"},
 		{"every problem, in path order", `{"secrets": {
 			"CUSTOM_API_KEY": {"placeholder": "short", "value": "my-secret\u0000value", "hosts": ["a.*.com", "*.com"]},
 			"OPENAI_API_KEY": {"placeholder": "sgp_openai_000000000000000000001", "value": "sk-test-OPENAI-aaaa1111", "extra": 1}},
@@ -364,6 +375,31 @@ func checkParsed(t *testing.T, data []byte) {
 			}
 			if strings.Contains(string(b.Value.bytes()), a.Placeholder) {
 				t.Fatalf("placeholder of %s inside the value of %s", a.Name, b.Name)
+			}
+		}
+	}
+}
+
+func TestComparePaths(t *testing.T) {
+	// Each path sorts before the next.
+	ordered := []string{
+		"CUSTOM_API_KEY[1]",
+		"CUSTOM_API_KEY[1][2]",
+		"CUSTOM_API_KEY[1][10]",
+		"CUSTOM_API_KEY[2]",
+		"secrets.A.hosts",
+		"secrets.A.hosts[9]",
+		"secrets.A.hosts[10]",
+		"secrets.A.hosts[100]",
+		"secrets.A.placeholder",
+		"secrets.B",
+		`secrets["1PASSW…" (9 bytes)]`,
+		`secrets["sk-ant…" (20 bytes)]`,
+	}
+	for i, a := range ordered {
+		for j, b := range ordered {
+			if got, want := comparePaths(a, b), cmp.Compare(i, j); got != want {
+				t.Errorf("comparePaths(%q, %q) = %d, want %d", a, b, got, want)
 			}
 		}
 	}

@@ -69,7 +69,7 @@ const (
 	kindPlain         headerKind = iota // scan the whole value
 	kindSkip                            // never scanned nor rewritten
 	kindPath                            // scan the query string, percent-aware
-	kindAuthorization                   // Basic credentials are scanned decoded
+	kindAuthorization                   // Basic: raw, or decoded if raw holds none
 	kindAuthority                       // the destination, never rewritten
 	kindHost                            // must agree with :authority, never rewritten
 	kindMethod                          // CONNECT leaves the request alone
@@ -144,10 +144,11 @@ type Rewriter struct {
 	allowed []bool
 	gen     uint32
 
-	kinds   []headerKind // per header line
-	found   []int32      // secrets found in this request
-	matches []match
-	spans   []span
+	kinds      []headerKind // per header line
+	found      []int32      // secrets found in this request
+	matches    []match
+	rawMatches []match // a percent-encoded query's raw matches, while merging
+	spans      []span
 
 	// The destination's lines: the last index of each, and their counts.
 	authority, authorities int
@@ -376,13 +377,13 @@ func (c *destination) resolve(authority, host []byte, hasHost bool) {
 	c.rawAuthority = append(c.rawAuthority[:0], authority...)
 	c.rawHost = append(c.rawHost[:0], host...)
 	c.dest, c.reason = Authority{}, ReasonMalformedAuthority
-	c.canonical = fitCap(c.canonical, len(authority)+2)
+	c.canonical = fitCap(c.canonical, len(authority)+MaxCanonicalGrowth)
 	dest, ok := CanonicalAuthority(c.canonical, authority)
 	if !ok {
 		return
 	}
 	if hasHost {
-		c.canonHost = fitCap(c.canonHost, len(host)+2)
+		c.canonHost = fitCap(c.canonHost, len(host)+MaxCanonicalGrowth)
 		h, ok := CanonicalAuthority(c.canonHost, host)
 		if !ok {
 			return
@@ -452,7 +453,6 @@ func (r *Rewriter) denyBody() []byte {
 // appendJSONString appends s quoted; every byte outside printable ASCII is
 // escaped as \u00XX (names and canonical hosts are ASCII by validation).
 func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -460,7 +460,7 @@ func appendJSONString(b []byte, s string) []byte {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c < 0x20 || c >= 0x7f:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		default:
 			b = append(b, c)
 		}

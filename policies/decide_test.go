@@ -18,6 +18,10 @@ const (
 	phGitHub    = "sgp_github_000000000000000000004"
 	phGemini    = "sgp_gemini_000000000000000000005"
 	phJira      = "sgp_jira_00000000000000000000006"
+	// Only base64-alphabet bytes: "Basic "+phAlnum decodes as valid base64.
+	phAlnum = "sgpALNUMplaceholder0000000000001"
+	// Hex digits first: in "%deadbeef_…" the '%' swallows "de" when decoded.
+	phHex = "deadbeef_placeholder_00000000002"
 
 	valOpenAI    = "sk-test-OPENAI-aaaa1111"
 	valOpenAIOrg = "org-test-FFFF6666"
@@ -25,6 +29,8 @@ const (
 	valGitHub    = "ghp_testCCCC3333"
 	valGemini    = "AIza+test/DDDD=4444"
 	valJira      = "jira-test-EEEE5555"
+	valAlnum     = "alnum-test-GGGG7777"
+	valHex       = "hex-test-HHHH8888"
 )
 
 type fixtureSecret struct {
@@ -33,9 +39,11 @@ type fixtureSecret struct {
 }
 
 var fixtureSecrets = []fixtureSecret{
+	{"ALNUM_TOKEN", phAlnum, valAlnum, []string{"api.alnum.example"}},
 	{"ANTHROPIC_API_KEY", phAnthropic, valAnthropic, []string{"api.anthropic.com"}},
 	{"GEMINI_API_KEY", phGemini, valGemini, []string{"generativelanguage.googleapis.com"}},
 	{"GITHUB_TOKEN", phGitHub, valGitHub, []string{"github.com", "api.github.com"}},
+	{"HEX_TOKEN", phHex, valHex, []string{"api.hex.example"}},
 	{"JIRA_TOKEN", phJira, valJira, []string{"*.atlassian.net"}},
 	{"OPENAI_API_KEY", phOpenAI, valOpenAI, []string{"api.openai.com"}},
 	{"OPENAI_ORG", phOpenAIOrg, valOpenAIOrg, []string{"api.openai.com"}},
@@ -344,6 +352,29 @@ var decideCases = []decideCase{
 		name: "case-07 plain base64 without a placeholder",
 		in:   req("github.com", "authorization", "Basic dXNlcjpwYXNz"),
 	},
+	{
+		name:     "case-07 Basic with a bare placeholder that is valid base64 is scanned as text",
+		in:       req("api.alnum.example", "authorization", "Basic "+phAlnum),
+		out:      req("api.alnum.example", "authorization", "Basic "+valAlnum),
+		host:     "api.alnum.example",
+		injected: []string{"ALNUM_TOKEN"},
+	},
+	{
+		name:       "case-07 Basic with a bare placeholder that is valid base64, at evil.example",
+		in:         req("evil.example", "authorization", "Basic "+phAlnum),
+		host:       "evil.example",
+		violations: []string{"ALNUM_TOKEN"},
+		denyBody:   denied("evil.example", "ALNUM_TOKEN"),
+	},
+	{
+		// A raw placeholder makes the line plain: the credentials it would
+		// decode to are not scanned, so the GitHub placeholder stays encoded.
+		name:     "case-07 raw placeholder wins over decoded credentials",
+		in:       req("api.alnum.example", "authorization", "bAsIc  "+phAlnum+base64.StdEncoding.EncodeToString([]byte("x:"+phGitHub))),
+		out:      req("api.alnum.example", "authorization", "bAsIc  "+valAlnum+base64.StdEncoding.EncodeToString([]byte("x:"+phGitHub))),
+		host:     "api.alnum.example",
+		injected: []string{"ALNUM_TOKEN"},
+	},
 
 	// case-08
 	{
@@ -389,6 +420,40 @@ var decideCases = []decideCase{
 		host:       "evil.example",
 		violations: []string{"GEMINI_API_KEY"},
 		denyBody:   denied("evil.example", "GEMINI_API_KEY"),
+	},
+	{
+		name:     "case-08 placeholder whose first bytes a percent swallows",
+		in:       []string{":method", "GET", ":authority", "api.hex.example", ":path", "/m?k=%" + phHex},
+		out:      []string{":method", "GET", ":authority", "api.hex.example", ":path", "/m?k=%" + valHex},
+		host:     "api.hex.example",
+		injected: []string{"HEX_TOKEN"},
+	},
+	{
+		name:       "case-08 placeholder whose first bytes a percent swallows, at evil.example",
+		in:         []string{":method", "GET", ":authority", "evil.example", ":path", "/m?k=%" + phHex},
+		host:       "evil.example",
+		violations: []string{"HEX_TOKEN"},
+		denyBody:   denied("evil.example", "HEX_TOKEN"),
+	},
+	{
+		name: "case-08 raw and decoded matches substituted in order",
+		in: []string{":method", "GET", ":authority", "api.hex.example", ":path",
+			"/m?a=%" + phHex + "&b=deadbeef%5Fplaceholder_00000000002&c=%4" + phHex + "&d=" + phHex},
+		out: []string{":method", "GET", ":authority", "api.hex.example", ":path",
+			"/m?a=%" + valHex + "&b=" + valHex + "&c=%4" + valHex + "&d=" + valHex},
+		host:     "api.hex.example",
+		injected: []string{"HEX_TOKEN"},
+	},
+	{
+		name: "case-08 raw match beside a decoded one of another secret",
+		in: []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path",
+			"/m?k=%" + phHex + "&key=sgp%5Fgemini_000000000000000000005"},
+		out: []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path",
+			"/m?k=%" + phHex + "&key=AIza%2Btest%2FDDDD%3D4444"},
+		host:       "generativelanguage.googleapis.com",
+		injected:   []string{"GEMINI_API_KEY"},
+		violations: []string{"HEX_TOKEN"},
+		denyBody:   denied("generativelanguage.googleapis.com", "HEX_TOKEN"),
 	},
 	{
 		name:       "case-08 allowed and disallowed in one query",
@@ -606,8 +671,8 @@ func TestAppendJSONString(t *testing.T) {
 		"":                `""`,
 		"OPENAI_API_KEY":  `"OPENAI_API_KEY"`,
 		`a"b\c`:           `"a\"b\\c"`,
-		"t\t\x00\x1f\x7f": `"t\u0009\u0000\u001f\u007f"`,
-		"\xc3\xa9\xff":    `"\u00c3\u00a9\u00ff"`,
+		"t\t\x00\x1f\x7f": `"t\u0009\u0000\u001F\u007F"`,
+		"\xc3\xa9\xff":    `"\u00C3\u00A9\u00FF"`,
 	} {
 		got := appendJSONString(nil, in)
 		if string(got) != want || !json.Valid(got) {
@@ -626,6 +691,8 @@ func TestDecideAllocations(t *testing.T) {
 		{"injected", hdrs(req("api.openai.com", "authorization", "Bearer "+phOpenAI)...)},
 		{"injected basic", hdrs(req("github.com", "authorization", basic("x-access-token:"+phGitHub))...)},
 		{"injected query", hdrs(":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path", "/m?key=sgp%5Fgemini_000000000000000000005")},
+		{"injected raw in encoded query", hdrs(":method", "GET", ":authority", "api.hex.example", ":path", "/m?a=%"+phHex+"&b=deadbeef%5Fplaceholder_00000000002")},
+		{"injected raw basic", hdrs(req("api.alnum.example", "authorization", "Basic "+phAlnum)...)},
 		{"violation", hdrs(req("evil.example", "authorization", "Bearer "+phOpenAI)...)},
 		{"mismatch", hdrs(req("api.openai.com", "host", "evil.example", "authorization", "Bearer "+phOpenAI)...)},
 	} {
@@ -721,6 +788,25 @@ func readableForms(headers []Header) [][]byte {
 	return visibleForms(&Decision{Headers: headers})
 }
 
+// scannedRaw is the raw bytes Decide must scan, by the README's rules: every
+// header value but the destination's, proxy-authorization and the
+// pseudo-headers; of :path, the query only.
+func scannedRaw(headers []Header) [][]byte {
+	var raw [][]byte
+	for _, h := range headers {
+		switch name := strings.ToLower(string(h.Name)); {
+		case name == ":path":
+			if _, query, ok := bytes.Cut(h.Value, []byte("?")); ok {
+				raw = append(raw, query)
+			}
+		case name == "host" || name == "proxy-authorization" || strings.HasPrefix(name, ":"):
+		default:
+			raw = append(raw, h.Value)
+		}
+	}
+	return raw
+}
+
 func containsIn(forms [][]byte, s string) bool {
 	for _, f := range forms {
 		if bytes.Contains(f, []byte(s)) {
@@ -781,6 +867,18 @@ func FuzzDecide(f *testing.F) {
 		if !anyPlaceholder || connect {
 			if d.Verdict != Unchanged || d.Violations != nil {
 				t.Fatalf("no placeholder to act on, got %v, violations %q", d.Verdict, d.Violations)
+			}
+		}
+		// Every placeholder written raw in a scanned line is acted on: injected,
+		// reported, or (when denied, where Injected is empty) allowed.
+		if !connect {
+			allowed := allowedSecrets(s, in)
+			raw := scannedRaw(in)
+			for _, f := range fixtureSecrets {
+				if containsIn(raw, f.placeholder) && !slices.Contains(d.Injected, f.name) &&
+					!slices.Contains(d.Violations, f.name) && !(d.Verdict == Denied && allowed[f.name]) {
+					t.Fatalf("placeholder of %s sent raw, neither injected nor reported: %v", f.name, d.Verdict)
+				}
 			}
 		}
 		if (d.Injected != nil || d.Violations != nil) != (d.Host != "" || d.Reason != "") {

@@ -26,12 +26,18 @@ type Authority struct {
 // address in net/netip's form. Nothing is decoded or IDNA-mapped: any other
 // byte makes raw malformed, which fails closed.
 //
-// It does not allocate when cap(dst) >= len(raw)+2. (Only an IPv6 literal
-// can grow when canonicalised, e.g. "[::ffff:a0a:a0a]".)
+// It does not allocate when cap(dst) >= len(raw)+MaxCanonicalGrowth, except
+// for a bracketed literal that net/netip rejects: its parse error allocates.
 func CanonicalAuthority(dst []byte, raw []byte) (a Authority, ok bool) {
 	a, f := canonicalAuthority(dst, raw)
 	return a, f.kind == faultNone
 }
+
+// MaxCanonicalGrowth bounds how much longer than raw CanonicalAuthority's
+// output can be. Only an IPv4-mapped IPv6 address written in hex grows, since
+// net/netip prints its last 32 bits dotted: "[::ffff:ffff:ffff]" becomes
+// "[::ffff:255.255.255.255]". Everything else keeps its length or shrinks.
+const MaxCanonicalGrowth = 6
 
 // String renders the canonical form, "host" or "host:port" (IPv6 in brackets).
 func (a Authority) String() string {
@@ -129,7 +135,8 @@ func (r HostRule) Matches(a Authority) bool {
 	return bytes.IndexByte(a.Host[:n-1], '.') < 0
 }
 
-// defaultHosts is the seed's table, in the seed's order.
+// defaultHosts is the seed's table. Each name's hosts keep the seed's order,
+// which DefaultHosts returns; nothing ranges over the map.
 var defaultHosts = map[string][]string{
 	"OPENAI_API_KEY":         {"api.openai.com"},
 	"ANTHROPIC_API_KEY":      {"api.anthropic.com"},

@@ -148,9 +148,11 @@ func TestCanonicalAuthorityAllocs(t *testing.T) {
 		"[2001:db8::1]:8443",
 		"api.openai.com@evil.example",
 		"[::1",
+		"[::ffff:ffff:ffff]",
+		"[::ffff:0:0]:443",
 	} {
 		rawb := []byte(raw)
-		dst := make([]byte, 0, len(rawb)+2)
+		dst := make([]byte, 0, len(rawb)+MaxCanonicalGrowth)
 		if n := testing.AllocsPerRun(100, func() { CanonicalAuthority(dst, rawb) }); n != 0 {
 			t.Errorf("CanonicalAuthority(%q) allocates %v times", raw, n)
 		}
@@ -404,15 +406,18 @@ func FuzzCanonicalAuthority(f *testing.F) {
 	for _, s := range []string{
 		"api.openai.com", "API.OpenAI.com.:443", "api.openai.com..", "api.openai.com:443.evil.example",
 		"user:pass@api.openai.com:443", "203.0.113.50", "203.0.113.050", "0x7f.1", "[::1]:8443",
-		"[::ffff:a0a:a0a]", "[fe80::1%eth0]", "api.openai.com,evil.example", "a..b", "",
+		"[::ffff:a0a:a0a]", "[::ffff:ffff:ffff]", "[fe80::1%eth0]", "api.openai.com,evil.example", "a..b", "",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		dst := make([]byte, 0, len(raw)+2)
+		dst := make([]byte, 0, len(raw)+MaxCanonicalGrowth)
 		a, ok := CanonicalAuthority(dst, raw)
 		if !ok {
 			return
+		}
+		if &a.Host[:cap(a.Host)][cap(a.Host)-1] != &dst[:cap(dst)][cap(dst)-1] {
+			t.Fatalf("%q canonicalised to %q outside dst (cap %d)", raw, a.Host, cap(dst))
 		}
 		s := a.String()
 		for i := 0; i < len(s); i++ {
@@ -503,7 +508,7 @@ func BenchmarkCanonicalAuthority(b *testing.B) {
 	for _, raw := range []string{"API.OpenAI.com:443", "generativelanguage.googleapis.com", "[2001:db8::1]:8443"} {
 		b.Run(raw, func(b *testing.B) {
 			rawb := []byte(raw)
-			dst := make([]byte, 0, len(rawb)+2)
+			dst := make([]byte, 0, len(rawb)+MaxCanonicalGrowth)
 			for b.Loop() {
 				CanonicalAuthority(dst, rawb)
 			}

@@ -2,12 +2,26 @@ package policies
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
+	"slices"
 )
 
 // scanHeader records the placeholders in one header value. Matches are kept
 // in the coordinates rewrite works in: the raw value for kindPlain and
 // kindPath, the decoded credentials for kindAuthorization.
+//
+// What is scanned, so that no placeholder written in the raw bytes escapes:
+//   - a query holding '%' is scanned decoded and raw. A decoded match counts
+//     at the raw span it was decoded from; a raw match counts too unless it
+//     overlaps such a span (a '%' before it swallowed its first bytes, as in
+//     "%deadbeef…", so decoding hides it). Each is substituted at its raw
+//     position, the value percent-encoded.
+//   - Basic credentials are scanned raw first. If the raw value holds a
+//     placeholder, the line is a plain line: it is substituted in the raw
+//     bytes and its decoded form is not scanned. Otherwise, if the token
+//     decodes, the decoded credentials are scanned, substituted and encoded
+//     again.
 func (r *Rewriter) scanHeader(header int32, kind headerKind, value []byte) {
 	first := len(r.matches)
 	sp := span{header: header, kind: kind}
@@ -21,25 +35,19 @@ func (r *Rewriter) scanHeader(header int32, kind headerKind, value []byte) {
 		}
 		q++
 		query := value[q:]
-		if bytes.IndexByte(query, '%') < 0 {
-			r.matches = r.index.appendMatches(r.matches, query)
-		} else {
-			r.percentDecode(query)
-			r.matches = r.index.appendMatches(r.matches, r.decoded)
-			for k := first; k < len(r.matches); k++ {
-				m := &r.matches[k]
-				m.start, m.end = r.decodedAt[m.start], r.decodedAt[m.end]
-			}
+		r.matches = r.index.appendMatches(r.matches, query)
+		if bytes.IndexByte(query, '%') >= 0 {
+			r.addDecodedQueryMatches(first, query)
 		}
 		for k := first; k < len(r.matches); k++ {
 			r.matches[k].start += int32(q)
 			r.matches[k].end += int32(q)
 		}
 	case kindAuthorization:
+		r.matches = r.index.appendMatches(r.matches, value)
 		tok := basicToken(value)
-		if tok < 0 || !r.decodeBasic(value[tok:]) {
+		if len(r.matches) > first || tok < 0 || !r.decodeBasic(value[tok:]) {
 			sp.kind = kindPlain
-			r.matches = r.index.appendMatches(r.matches, value)
 			break
 		}
 		sp.token = int32(tok)
@@ -48,6 +56,35 @@ func (r *Rewriter) scanHeader(header int32, kind headerKind, value []byte) {
 	if len(r.matches) > first {
 		sp.first, sp.last = int32(first), int32(len(r.matches))
 		r.spans = append(r.spans, sp)
+	}
+}
+
+// addDecodedQueryMatches takes r.matches[first:], the raw matches of query,
+// and merges in the matches of its percent-decoded form, each at the raw span
+// it was decoded from. A raw match overlapping a decoded one is dropped: it is
+// the same placeholder, or one overlapping another placeholder, which no
+// substitution could keep whole. The result is sorted by start, without
+// overlaps, as rewrite needs.
+func (r *Rewriter) addDecodedQueryMatches(first int, query []byte) {
+	r.percentDecode(query)
+	r.rawMatches = append(r.rawMatches[:0], r.matches[first:]...)
+	r.matches = r.index.appendMatches(r.matches[:first], r.decoded)
+	decoded := len(r.matches)
+	for k := first; k < decoded; k++ {
+		m := &r.matches[k]
+		m.start, m.end = r.decodedAt[m.start], r.decodedAt[m.end]
+	}
+	d := first // the first decoded match not ending before the raw match
+	for _, m := range r.rawMatches {
+		for d < decoded && r.matches[d].end <= m.start {
+			d++
+		}
+		if d == decoded || m.end <= r.matches[d].start {
+			r.matches = append(r.matches, m)
+		}
+	}
+	if len(r.matches) > decoded && decoded > first {
+		slices.SortFunc(r.matches[first:], func(a, b match) int { return cmp.Compare(a.start, b.start) })
 	}
 }
 
@@ -133,6 +170,10 @@ func (r *Rewriter) percentDecode(q []byte) {
 	r.decodedAt = append(r.decodedAt, int32(len(q)))
 }
 
+// hexDigits writes %XX and \u00XX escapes, uppercase as RFC 3986 advises;
+// unhex reads either case.
+const hexDigits = "0123456789ABCDEF"
+
 var unhex = func() (t [256]int8) {
 	for c := range t {
 		switch {
@@ -161,12 +202,11 @@ var unreserved = func() (t [256]bool) {
 // appendPercentEncoded appends v with every byte but the unreserved ones as
 // %XX, so a value holding '+', '/', '=' or '&' stays one query parameter.
 func appendPercentEncoded(dst, v []byte) []byte {
-	const hex = "0123456789ABCDEF"
 	for _, c := range v {
 		if unreserved[c] {
 			dst = append(dst, c)
 		} else {
-			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 	}
 	return dst
