@@ -2,8 +2,6 @@ package main
 
 import (
 	"net/http"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -14,9 +12,7 @@ import (
 // its sample session, with -echo standing in for the real APIs. The expected
 // bodies are the README's.
 func TestEchoDemoFromREADME(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	envoy := filepath.Join(filepath.Dir(file), "..", "..", "..", "envoy.yaml")
-	p := startProxy(t, "-envoy", envoy, "-wasm", plugintest.WasmPath(t), "-echo")
+	p := startProxy(t, "-envoy", shippedEnvoyYAML(), "-wasm", plugintest.WasmPath(t), "-echo")
 
 	send := func(target, name, value string) (*http.Response, string) {
 		req, err := http.NewRequest(http.MethodGet, target, nil)
