@@ -49,7 +49,7 @@ const (
 	maxPairsBytes = 1 << 20
 )
 
-var errPairsLimit = fmt.Errorf("the rewritten headers exceed proxy-wasm's limits of %d lines and %d bytes", maxPairs, maxPairsBytes)
+var errPairsLimit = fmt.Errorf("the rewritten headers exceed proxy-wasm's limits of %d lines or %d bytes", maxPairs, maxPairsBytes)
 
 // decodePairs parses the proxy-wasm header map serialisation: a u32 count,
 // then a u32 name length and a u32 value length per pair, then every name and

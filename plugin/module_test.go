@@ -164,7 +164,7 @@ func TestRewriteBeyondPairsLimitFailsClosed(t *testing.T) {
 			if got.forwarded != nil || got.status != 500 || got.body != `{"error":"secretgate_internal_error"}` {
 				t.Fatalf("outcome %d %s, forwarded %d lines; want 500 and nothing forwarded", got.status, got.body, len(got.forwarded))
 			}
-			want := "secretgate: writing request headers: the rewritten headers exceed proxy-wasm's limits of 1024 lines and 1048576 bytes; answering 500"
+			want := "secretgate: writing request headers: the rewritten headers exceed proxy-wasm's limits of 1024 lines or 1048576 bytes; answering 500"
 			if !slices.Contains(got.logs, want) || got.metrics["secretgate.injected.BIG_TOKEN"] != 0 {
 				t.Errorf("logs %q, metrics %v", got.logs, got.metrics)
 			}
