@@ -201,6 +201,8 @@ const (
 	exportDone             = "proxy_on_done"
 	exportLog              = "proxy_on_log"
 	exportDelete           = "proxy_on_delete"
+	exportHTTPCallResponse = "proxy_on_http_call_response"
+	exportQueueReady       = "proxy_on_queue_ready"
 )
 
 // exportSignature is "params->results" with i for i32 and I for i64.
@@ -224,6 +226,8 @@ var exportSignatures = map[string]string{
 	exportDone:             "i->i",
 	exportLog:              "i->",
 	exportDelete:           "i->",
+	exportHTTPCallResponse: "iiiii->",
+	exportQueueReady:       "ii->",
 }
 
 // Header-pair limits from cpp-host include/proxy-wasm/limits.h: larger input
@@ -279,12 +283,14 @@ func hostFunctions(abi ABIVersion, wasi WASIProfile) []hostFunc {
 		// status of the last HTTP/gRPC call; always (0, "") here. spec #proxy_get_status
 		{module: "env", name: "proxy_get_status", sig: "iii->i", impl: (*VM).proxyGetStatus},
 		// proxy_set_property(path_data, path_size, value_data, value_size) -> status:
-		// stores a filter-state property on the stream; NotFound outside a stream.
+		// stores the value in the stream's filter state under "wasm.<path>"; NotFound
+		// outside a stream (properties.go).
 		// spec #proxy_set_property
 		{module: "env", name: "proxy_set_property", sig: "iiii->i", impl: (*VM).proxySetProperty},
 		// proxy_get_property(path_data, path_size, return_value_data, return_value_size) -> status:
-		// plugin_name, plugin_root_id, plugin_vm_id and properties the stream set;
-		// NotFound for everything else (hostsim models no request/connection attributes yet).
+		// Envoy's attributes (request, response, connection, source, destination,
+		// upstream, xds, plugin_*, connection_id) and values the stream set, encoded as
+		// Envoy encodes them; NotFound for unknown paths (properties.go).
 		// spec #proxy_get_property
 		{module: "env", name: "proxy_get_property", sig: "iiii->i", impl: (*VM).proxyGetProperty},
 		// proxy_send_local_response(status_code, details_data, details_size, body_data, body_size,
@@ -297,11 +303,21 @@ func hostFunctions(abi ABIVersion, wasi WASIProfile) []hostFunc {
 		// proxy_set_shared_data(key_data, key_size, value_data, value_size, cas) -> status:
 		// CasMismatch when cas is not 0 and not the stored one. spec #proxy_set_shared_data
 		{module: "env", name: "proxy_set_shared_data", sig: "iiiii->i", impl: (*VM).proxySetSharedData},
-		// Shared queues: Unimplemented in hostsim. spec #shared-queues
-		{module: "env", name: "proxy_register_shared_queue", sig: "iii->i", impl: unimplemented("proxy_register_shared_queue")},
-		{module: "env", name: "proxy_resolve_shared_queue", sig: "iiiii->i", impl: unimplemented("proxy_resolve_shared_queue")},
-		{module: "env", name: "proxy_dequeue_shared_queue", sig: "iii->i", impl: unimplemented("proxy_dequeue_shared_queue")},
-		{module: "env", name: "proxy_enqueue_shared_queue", sig: "iii->i", impl: unimplemented("proxy_enqueue_shared_queue")},
+		// proxy_register_shared_queue(name_data, name_size, return_token) -> status: the queue
+		// of that name in this vm_id (created empty once); proxy_on_queue_ready goes to this
+		// VM's root context. spec #proxy_register_shared_queue
+		{module: "env", name: "proxy_register_shared_queue", sig: "iii->i", impl: (*VM).proxyRegisterSharedQueue},
+		// proxy_resolve_shared_queue(vm_id_data, vm_id_size, name_data, name_size, return_token)
+		// -> status: NotFound for a queue nobody registered; empty vm_id = this VM's.
+		// spec #proxy_resolve_shared_queue
+		{module: "env", name: "proxy_resolve_shared_queue", sig: "iiiii->i", impl: (*VM).proxyResolveSharedQueue},
+		// proxy_dequeue_shared_queue(token, return_data, return_size) -> status: NotFound for an
+		// unknown token, Empty for an empty queue. spec #proxy_dequeue_shared_queue
+		{module: "env", name: "proxy_dequeue_shared_queue", sig: "iii->i", impl: (*VM).proxyDequeueSharedQueue},
+		// proxy_enqueue_shared_queue(token, data, size) -> status: NotFound for an unknown token;
+		// the registering VM's root context then gets proxy_on_queue_ready.
+		// spec #proxy_enqueue_shared_queue
+		{module: "env", name: "proxy_enqueue_shared_queue", sig: "iii->i", impl: (*VM).proxyEnqueueSharedQueue},
 		// proxy_get_header_map_value(map_type, key_data, key_size, return_value_data,
 		// return_value_size) -> status: first value of key; NotFound if absent, BadArgument
 		// for an unknown map or one not available in this callback. spec #proxy_get_header_map_value
@@ -335,15 +351,20 @@ func hostFunctions(abi ABIVersion, wasi WASIProfile) []hostFunc {
 		// replaces the first size bytes, start >= length appends, anything else is BadArgument.
 		// spec #proxy_set_buffer_bytes
 		{module: "env", name: "proxy_set_buffer_bytes", sig: "iiiii->i", impl: (*VM).proxySetBufferBytes},
-		// proxy_http_call(...) -> status: BadArgument, as Envoy answers for an unknown cluster
-		// (hostsim has none). spec #proxy_http_call
+		// proxy_http_call(upstream_data, upstream_size, headers_data, headers_size, body_data,
+		// body_size, trailers_data, trailers_size, timeout_ms, return_token) -> status: calls the
+		// PluginConfig.Clusters handler; BadArgument for an unknown cluster, a negative timeout or
+		// headers without :method, :path or :authority. The response comes in
+		// proxy_on_http_call_response on the root context. spec #proxy_http_call
 		{module: "env", name: "proxy_http_call", sig: "iiiiiiiiii->i", impl: (*VM).proxyHTTPCall},
-		// gRPC calls: Unimplemented in hostsim. spec #grpc-calls
-		{module: "env", name: "proxy_grpc_call", sig: "iiiiiiiiiiii->i", impl: unimplemented("proxy_grpc_call")},
-		{module: "env", name: "proxy_grpc_stream", sig: "iiiiiiiii->i", impl: unimplemented("proxy_grpc_stream")},
-		{module: "env", name: "proxy_grpc_close", sig: "i->i", impl: unimplemented("proxy_grpc_close")},
-		{module: "env", name: "proxy_grpc_cancel", sig: "i->i", impl: unimplemented("proxy_grpc_cancel")},
-		{module: "env", name: "proxy_grpc_send", sig: "iiii->i", impl: unimplemented("proxy_grpc_send")},
+		// gRPC calls fail as in an Envoy without the cluster: ParseFailure for a cluster name,
+		// BadArgument for a GrpcService message; cancel, close and send find no call (NotFound,
+		// or BadArgument for a token of the wrong kind). spec #grpc-calls
+		{module: "env", name: "proxy_grpc_call", sig: "iiiiiiiiiiii->i", impl: (*VM).proxyGrpcCall},
+		{module: "env", name: "proxy_grpc_stream", sig: "iiiiiiiii->i", impl: (*VM).proxyGrpcStream},
+		{module: "env", name: "proxy_grpc_close", sig: "i->i", impl: (*VM).proxyGrpcClose},
+		{module: "env", name: "proxy_grpc_cancel", sig: "i->i", impl: (*VM).proxyGrpcCancel},
+		{module: "env", name: "proxy_grpc_send", sig: "iiii->i", impl: (*VM).proxyGrpcSend},
 		// proxy_set_tick_period_milliseconds(period) -> status: VM.TickPeriod reports it.
 		// spec #proxy_set_tick_period_milliseconds
 		{module: "env", name: "proxy_set_tick_period_milliseconds", sig: "i->i", impl: (*VM).proxySetTickPeriod},
@@ -370,7 +391,8 @@ func hostFunctions(abi ABIVersion, wasi WASIProfile) []hostFunc {
 		// proxy_done() -> status: NotFound unless the plugin is pending done. spec #proxy_done
 		{module: "env", name: "proxy_done", sig: "->i", impl: (*VM).proxyDone},
 		// proxy_call_foreign_function(name_data, name_size, args, args_size, return_results,
-		// return_results_size) -> status: NotFound (hostsim registers no foreign function).
+		// return_results_size) -> status: compress, uncompress and clear_route_cache as Envoy's;
+		// NotFound for Envoy's others and unknown names (foreign.go).
 		{module: "env", name: "proxy_call_foreign_function", sig: "iiiiii->i", impl: (*VM).proxyCallForeignFunction},
 	}
 	// ABI-specific functions (cpp-host WasmBase::registerCallbacks).

@@ -3,7 +3,6 @@ package hostsim
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -17,12 +16,6 @@ func ok(s []uint64) { s[0] = uint64(StatusOK) }
 func (vm *VM) misuse(s []uint64, fn string, st Status, format string, args ...any) {
 	s[0] = uint64(st)
 	vm.diagnose("%s: %s: %s", fn, st, fmt.Sprintf(format, args...))
-}
-
-func unimplemented(name string) func(*VM, []uint64) {
-	return func(vm *VM, s []uint64) {
-		vm.misuse(s, name, StatusUnimplemented, "not implemented by hostsim")
-	}
 }
 
 // target is cpp-host contextOrEffectiveContext: the effective context if one was
@@ -101,24 +94,6 @@ func (vm *VM) proxySetEffectiveContext(s []uint64) {
 
 func (vm *VM) proxyDone(s []uint64) {
 	vm.misuse(s, "proxy_done", StatusNotFound, "the plugin is not pending done")
-}
-
-func (vm *VM) proxyCallForeignFunction(s []uint64) {
-	name, okMem := vm.readString(uint32(s[0]), uint32(s[1]))
-	if _, okArgs := vm.read(uint32(s[2]), uint32(s[3])); !okMem || !okArgs {
-		vm.misuse(s, "proxy_call_foreign_function", StatusInvalidMemoryAccess, "name or arguments are outside memory")
-		return
-	}
-	vm.misuse(s, "proxy_call_foreign_function", StatusNotFound, "no foreign function %q", name)
-}
-
-func (vm *VM) proxyHTTPCall(s []uint64) {
-	upstream, okMem := vm.readString(uint32(s[0]), uint32(s[1]))
-	if !okMem {
-		vm.misuse(s, "proxy_http_call", StatusInvalidMemoryAccess, "upstream is outside memory")
-		return
-	}
-	vm.misuse(s, "proxy_http_call", StatusBadArgument, "no cluster %q (hostsim has none)", upstream)
 }
 
 func (vm *VM) proxyContinueStream(s []uint64) {
@@ -209,6 +184,9 @@ func (vm *VM) constMap(fn string, s []uint64) (m *headerMap, known bool) {
 	if t > mapTypeMax {
 		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", t)
 		return nil, false
+	}
+	if t == MapHTTPCallResponseHeaders || t == MapHTTPCallResponseTrailers {
+		return vm.callResponseMap(t), true // httpcall.go
 	}
 	c := vm.target()
 	if c == nil {
@@ -389,6 +367,11 @@ func (vm *VM) buffer(t BufferType) (b *[]byte, mutable, found bool) {
 			return &empty, false, true
 		}
 		return &c.bodies[t], true, true
+	case BufferHTTPCallResponseBody: // read-only, during proxy_on_http_call_response (httpcall.go)
+		if r := vm.async.response; r != nil {
+			return &r.body, false, true
+		}
+		return nil, false, false
 	case BufferCallData, BufferDownstreamData, BufferUpstreamData, BufferGrpcReceiveBuffer:
 		empty := []byte(nil)
 		return &empty, false, true
@@ -551,67 +534,6 @@ func (vm *VM) proxyGetMetric(s []uint64) {
 	default:
 		ok(s)
 	}
-}
-
-// property is Envoy's Context::getProperty for the properties hostsim knows: the
-// path's first segment (segments are NUL-separated) names it.
-func (vm *VM) property(path string) ([]byte, bool) {
-	top, rest, nested := strings.Cut(path, "\x00")
-	if nested && rest != "" {
-		return nil, false // strings have no fields
-	}
-	switch top {
-	case "plugin_name":
-		return []byte(vm.cfg.Name), true
-	case "plugin_root_id":
-		return []byte(vm.cfg.RootID), true
-	case "plugin_vm_id":
-		return []byte(vm.cfg.VMID), true
-	}
-	if c := vm.target(); c != nil {
-		v, found := c.properties[top]
-		return v, found
-	}
-	return nil, false
-}
-
-func (vm *VM) proxyGetProperty(s []uint64) {
-	const fn = "proxy_get_property"
-	path, okPath := vm.readString(uint32(s[0]), uint32(s[1]))
-	if !okPath {
-		vm.misuse(s, fn, StatusInvalidMemoryAccess, "path is outside memory")
-		return
-	}
-	v, found := vm.property(path)
-	if !found {
-		vm.misuse(s, fn, StatusNotFound, "property %q is not modelled by hostsim or not set", strings.ReplaceAll(path, "\x00", "."))
-		return
-	}
-	if !vm.copyOut(v, uint32(s[2]), uint32(s[3])) {
-		vm.misuse(s, fn, StatusInvalidMemoryAccess, "return pointers are outside memory or malloc failed")
-		return
-	}
-	ok(s)
-}
-
-func (vm *VM) proxySetProperty(s []uint64) {
-	const fn = "proxy_set_property"
-	path, okPath := vm.readString(uint32(s[0]), uint32(s[1]))
-	value, okValue := vm.read(uint32(s[2]), uint32(s[3]))
-	if !okPath || !okValue {
-		vm.misuse(s, fn, StatusInvalidMemoryAccess, "path or value is outside memory")
-		return
-	}
-	c := vm.target()
-	if c == nil {
-		vm.misuse(s, fn, StatusNotFound, "no stream info outside a stream")
-		return
-	}
-	if c.properties == nil {
-		c.properties = map[string][]byte{}
-	}
-	c.properties[path] = append([]byte(nil), value...)
-	ok(s)
 }
 
 func (vm *VM) proxyGetSharedData(s []uint64) {

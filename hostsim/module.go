@@ -47,6 +47,7 @@ type Module struct {
 	imports  []string
 	exports  []string
 	shared   sharedData
+	queues   sharedQueues // queues.go
 }
 
 // CompileFile reads and compiles the module at path.

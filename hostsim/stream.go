@@ -22,7 +22,8 @@ type Result struct {
 	Action Action
 	// Continue reports whether Envoy continues the filter chain: false when the
 	// callback paused, sent a local reply (Envoy then ignores the return value) or
-	// the VM failed closed.
+	// the VM failed closed. A pause that a callback delivered right after it
+	// undid (an HTTP-call response calling proxy_continue_stream) reports true.
 	Continue bool
 	// Headers is the header map after the callback: what Envoy forwards if it continues.
 	Headers Headers
@@ -89,7 +90,7 @@ type Stream struct {
 	streamFailed      bool
 	reset             bool
 	continueRequested bool
-	properties        map[string][]byte
+	info              streamInfo // what properties read (properties.go)
 }
 
 // ErrStreamClosed is returned by calls on a closed stream.
@@ -99,6 +100,7 @@ var ErrStreamClosed = errors.New("hostsim: stream is closed")
 // request. The module sees it (proxy_on_context_create) with the first callback.
 func (vm *VM) NewStream(context.Context) *Stream {
 	s := &Stream{vm: vm, req: newHeaderMap(MapRequestHeaders), resp: newHeaderMap(MapResponseHeaders), visibleBody: -1}
+	s.initStreamInfo()
 	switch {
 	case vm.failed && vm.cfg.FailOpen:
 		s.mode = streamSkipped
@@ -149,6 +151,7 @@ func (s *Stream) failStream() {
 			Details: FailStreamDetails, GrpcStatus: grpcUnavailable})
 		s.replyEncoded = true
 		s.failureReplySent = true
+		s.noteResponse(503, FailStreamDetails, false)
 	}
 }
 
@@ -162,6 +165,7 @@ func (s *Stream) encodeLocalReply() {
 		return
 	}
 	s.replyEncoded = true
+	s.noteResponse(r.Status, r.Details, false)
 	h := newHeaderMap(MapResponseHeaders)
 	h.add(":status", strconv.Itoa(r.Status))
 	for _, f := range r.Headers {
@@ -216,6 +220,7 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Result, error) {
 	s.onCreate()
 	s.reqVisible = true
 	r := s.headersCallback(s.vm.fns.requestHeaders, exportRequestHeaders, len(s.req.entries), endOfStream)
+	r = s.afterCallback(r)
 	if r.Continue {
 		s.reqVisible = false
 	}
@@ -233,12 +238,14 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Result, error) {
 		s.resp.add(f.Name, f.Value)
 	}
 	s.hasResp = true
+	s.noteUpstreamResponse()
 	// Context::encodeHeaders skips the VM once the fail-closed reply was sent.
 	if s.mode == streamSkipped || !s.created || s.failureReplySent {
 		return Result{Continue: true, Headers: s.resp.snapshot(), LocalReply: s.localReply}, nil
 	}
 	s.respVisible = true
 	r := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(s.resp.entries), endOfStream)
+	r = s.afterCallback(r)
 	if r.Continue {
 		s.respVisible = false
 	}
@@ -285,7 +292,9 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 	if s.closed {
 		return Result{}, ErrStreamClosed
 	}
+	s.bodyArrived(resp, chunk)
 	if s.mode == streamSkipped || !s.created || resp && s.failureReplySent {
+		s.bodyLeft(resp, chunk)
 		if !resp {
 			s.upstream = append(s.upstream, chunk...)
 		}
@@ -323,8 +332,10 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 		}
 		vm.stopIteration = false
 	}
+	r = s.afterCallback(r)
 	r.Body = append([]byte(nil), s.bodies[i]...)
 	if r.Continue {
+		s.bodyLeft(resp, s.bodies[i])
 		if !resp {
 			s.upstream = append(s.upstream, s.bodies[i]...)
 		}
@@ -363,10 +374,12 @@ func (s *Stream) Close() error {
 	if s.mode != streamNormal {
 		return nil
 	}
+	defer vm.deliverPending() // after the stream context is gone
 	defer delete(vm.streams, s.id)
 	if !s.created {
 		s.onCreate()
 	}
+	s.info.complete = vm.now()
 	s.accessLogPhase = true
 	if !vm.failed && vm.fns.log != nil {
 		vm.stack[0] = uint64(s.id)
@@ -388,6 +401,10 @@ func (s *Stream) Close() error {
 type Request struct {
 	Headers Headers
 	Body    []byte
+	// Connection, when set, replaces PluginConfig.Connection for this request.
+	Connection *Connection
+	// Route, when set, replaces PluginConfig.Route for this request.
+	Route *Route
 }
 
 // Outcome is what Envoy would do with a request.
@@ -407,6 +424,12 @@ type Outcome struct {
 // and closes the stream.
 func (vm *VM) Do(ctx context.Context, req Request) (Outcome, error) {
 	s := vm.NewStream(ctx)
+	if req.Connection != nil {
+		s.SetConnection(*req.Connection)
+	}
+	if req.Route != nil {
+		s.SetRoute(req.Route)
+	}
 	r, err := s.RequestHeaders(req.Headers, len(req.Body) == 0)
 	if err != nil {
 		return Outcome{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -27,6 +28,15 @@ type PluginConfig struct {
 	VMConfiguration    []byte            // vm_config.configuration (BufferVMConfiguration)
 	Configuration      []byte            // configuration (BufferPluginConfiguration, read in proxy_on_configure)
 	Environment        map[string]string // vm_config.environment_variables, seen through WASI environ
+	// Node, Connection and Route stand for the rest of Envoy, as properties
+	// (proxy_get_property) show it: the bootstrap node (xds.node), the
+	// downstream connection of every stream (zero means DefaultConnection) and
+	// the route every stream matches (nil: none). Request.Connection,
+	// Request.Route, Stream.SetConnection and Stream.SetRoute override the last
+	// two per stream.
+	Node       Node
+	Connection Connection
+	Route      *Route
 	// FailOpen is fail_open: after the VM fails, streams skip the filter instead of
 	// getting a 503 local reply.
 	FailOpen bool
@@ -50,6 +60,13 @@ type PluginConfig struct {
 	// traps the callback calling it, as a panic inside the module would: a
 	// way to test any module's failure policy without a buggy build of it.
 	TrapOn string
+	// RecordCalls makes the VM record every call across the ABI, both ways,
+	// for VM.Calls (tests assert traces with it; it keeps them all).
+	RecordCalls bool
+	// Clusters are the upstream clusters proxy_http_call can reach, by name:
+	// each handler answers the calls to its cluster, on its own goroutine. A call
+	// to any other name is BadArgument, as in Envoy (httpcall.go).
+	Clusters map[string]http.Handler
 }
 
 // LogEntry is one message the module logged through proxy_log or wrote to
@@ -70,7 +87,7 @@ type VM struct {
 	ctx context.Context
 
 	fns           exports
-	stack         [3]uint64
+	stack         [5]uint64
 	mallocStack   [1]uint64
 	restrict      restriction
 	phase         string // export being called, for diagnostics
@@ -96,6 +113,12 @@ type VM struct {
 	tickPeriod      time.Duration
 	started         time.Time
 	scratch         []byte
+
+	// With RecordCalls: the calls so far, and how deeply the running one nests.
+	calls []Call
+	depth int
+
+	async asyncState // HTTP calls and queue notices waiting for delivery (httpcall.go)
 }
 
 type restriction uint8
@@ -142,6 +165,7 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	if err := vm.start(); err != nil {
 		return vm, err
 	}
+	vm.deliverPending()
 	return vm, nil
 }
 
@@ -240,7 +264,12 @@ func (vm *VM) call(fn api.Function, name string) (uint64, bool) {
 	if vm.cfg.MeasureGuest {
 		start = time.Now()
 	}
-	err := fn.CallWithStack(vm.ctx, vm.stack[:])
+	var err error
+	if vm.cfg.RecordCalls {
+		err = vm.callExport(fn, name, vm.stack[:])
+	} else {
+		err = fn.CallWithStack(vm.ctx, vm.stack[:])
+	}
 	if vm.cfg.MeasureGuest {
 		vm.inCalls += time.Since(start)
 	}
@@ -272,7 +301,12 @@ func (vm *VM) malloc(n uint32) uint32 {
 	saved := vm.restrict
 	vm.restrict = restrictMalloc
 	vm.mallocStack[0] = uint64(n)
-	err := vm.fns.malloc.CallWithStack(vm.ctx, vm.mallocStack[:])
+	var err error
+	if vm.cfg.RecordCalls {
+		err = vm.callExport(vm.fns.malloc, vm.fns.malloc.Definition().ExportNames()[0], vm.mallocStack[:])
+	} else {
+		err = vm.fns.malloc.CallWithStack(vm.ctx, vm.mallocStack[:])
+	}
 	vm.restrict = saved
 	if err != nil {
 		vm.fail(fmt.Errorf("function: malloc failed: %w", err))
@@ -353,6 +387,7 @@ func (vm *VM) Tick() {
 	}
 	vm.stack[0] = uint64(vm.rootID)
 	vm.callIn(nil, vm.fns.tick, exportTick)
+	vm.deliverPending()
 }
 
 // Close releases the VM's instance.
@@ -362,21 +397,42 @@ func (vm *VM) Close(ctx context.Context) error { return vm.mod.Close(ctx) }
 func (hf *hostFunc) goFunc() api.GoModuleFunc {
 	return func(ctx context.Context, _ api.Module, stack []uint64) {
 		vm := ctx.Value(vmKey{}).(*VM)
-		if vm.restrict == restrictStart && !hf.duringStart ||
-			vm.restrict == restrictMalloc && !hf.duringMalloc {
-			panic(fmt.Errorf("restricted_callback: %s.%s may not be called in %s", hf.module, hf.name, vm.restrictedPhase()))
-		}
-		if hf.name == vm.cfg.TrapOn {
-			panic(fmt.Errorf("trap injected by PluginConfig.TrapOn at %s.%s in %s", hf.module, hf.name, vm.phase))
-		}
-		if !vm.cfg.MeasureGuest {
-			hf.impl(vm, stack)
+		if vm.cfg.RecordCalls {
+			vm.callHost(hf, stack)
 			return
 		}
-		start := time.Now()
-		hf.impl(vm, stack)
-		vm.inHost += time.Since(start)
+		hf.run(vm, stack)
 	}
+}
+
+// run checks Envoy's restrictions, then runs the host function. It is small
+// enough to be inlined into goFunc: the common path is three compares.
+func (hf *hostFunc) run(vm *VM, stack []uint64) {
+	if vm.restrict != unrestricted || hf.name == vm.cfg.TrapOn {
+		hf.refuse(vm)
+	}
+	if vm.cfg.MeasureGuest {
+		hf.runMeasured(vm, stack)
+		return
+	}
+	hf.impl(vm, stack)
+}
+
+// refuse traps a call Envoy restricts in this phase, or one PluginConfig.TrapOn names.
+func (hf *hostFunc) refuse(vm *VM) {
+	if vm.restrict == restrictStart && !hf.duringStart ||
+		vm.restrict == restrictMalloc && !hf.duringMalloc {
+		panic(fmt.Errorf("restricted_callback: %s.%s may not be called in %s", hf.module, hf.name, vm.restrictedPhase()))
+	}
+	if hf.name == vm.cfg.TrapOn {
+		panic(fmt.Errorf("trap injected by PluginConfig.TrapOn at %s.%s in %s", hf.module, hf.name, vm.phase))
+	}
+}
+
+func (hf *hostFunc) runMeasured(vm *VM, stack []uint64) {
+	start := time.Now()
+	hf.impl(vm, stack)
+	vm.inHost += time.Since(start)
 }
 
 func (vm *VM) restrictedPhase() string {

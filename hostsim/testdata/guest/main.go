@@ -104,6 +104,14 @@ func proxyGetMetric(id uint32, ret unsafe.Pointer) uint32
 //go:wasmimport env proxy_get_property
 func proxyGetProperty(path unsafe.Pointer, size uint32, retData, retSize unsafe.Pointer) uint32
 
+// proxyGetPropertyRaw takes pointers as plain numbers, to pass bad ones.
+//
+//go:wasmimport env proxy_get_property
+func proxyGetPropertyRaw(path, size, retData, retSize uint32) uint32
+
+//go:wasmimport env proxy_set_property
+func proxySetProperty(path unsafe.Pointer, size uint32, value, valueSize uint32) uint32
+
 //go:wasmimport env proxy_set_effective_context
 func proxySetEffectiveContext(id uint32) uint32
 
@@ -149,7 +157,16 @@ func init() {
 var config string
 
 //go:wasmexport proxy_on_context_create
-func onContextCreate(id, parent uint32) { logf(2, "create", itoa(id), itoa(parent)) }
+func onContextCreate(id, parent uint32) {
+	if quiet() {
+		return
+	}
+	logf(2, "create", itoa(id), itoa(parent))
+}
+
+// quiet is the configuration "quiet": stream callbacks make no host calls, to
+// measure an empty stream.
+func quiet() bool { return config == "quiet" }
 
 //go:wasmexport proxy_on_vm_start
 func onVMStart(root, size uint32) uint32 {
@@ -163,6 +180,9 @@ func onConfigure(root, size uint32) uint32 {
 	st, b := buffer(7)
 	config = string(b)
 	logf(2, "configure size="+itoa(size), "status="+itoa(st), "config="+config)
+	if ops, found := strings.CutPrefix(config, "ops:"); found {
+		runOpList(0, ops)
+	}
 	if config == "trap-configure" {
 		trap()
 	}
@@ -187,6 +207,10 @@ func trap() {
 
 //go:wasmexport proxy_on_request_headers
 func onRequestHeaders(id, n, eos uint32) uint32 {
+	if quiet() {
+		return 0
+	}
+	streamID = id
 	logf(2, "request_headers n="+itoa(n), "eos="+itoa(eos))
 	return runOps(0, "x-ops")
 }
@@ -214,18 +238,33 @@ func onRequestBody(id, size, eos uint32) uint32 {
 
 //go:wasmexport proxy_on_log
 func onLog(id uint32) {
+	if quiet() {
+		return
+	}
 	st, v := getValue(0, ":path")
 	logf(2, "on_log path_status="+itoa(st), "path="+v)
+	if logOps {
+		logOps = false
+		runOps(0, "x-log-ops")
+	}
 }
 
 //go:wasmexport proxy_on_done
 func onDone(id uint32) uint32 {
+	if quiet() {
+		return 1
+	}
 	logf(2, "done", itoa(id))
 	return 1
 }
 
 //go:wasmexport proxy_on_delete
-func onDelete(id uint32) { logf(2, "delete", itoa(id)) }
+func onDelete(id uint32) {
+	if quiet() {
+		return
+	}
+	logf(2, "delete", itoa(id))
+}
 
 func getValue(t uint32, key string) (uint32, string) {
 	var p, n uint32
@@ -239,6 +278,15 @@ func runOps(t uint32, opsHeader string) uint32 {
 	if st != 0 {
 		return 0
 	}
+	return runOpList(t, ops)
+}
+
+// logOps is set by the op "log-ops": proxy_on_log then runs the ops in the
+// request's x-log-ops header (otherwise it makes no extra host call).
+var logOps bool
+
+// runOpList runs ops ("op;op;...") with map t and returns the action.
+func runOpList(t uint32, ops string) uint32 {
 	action := uint32(0)
 	for _, op := range strings.Split(ops, ";") {
 		name, arg, _ := strings.Cut(op, ":")
@@ -324,9 +372,38 @@ func runOps(t uint32, opsHeader string) uint32 {
 			var p, n uint32
 			st := proxyGetProperty(ptr(path), uint32(len(path)), unsafe.Pointer(&p), unsafe.Pointer(&n))
 			logf(2, "op=property status="+itoa(st), "value="+string(take(p, n)))
+		case "prop":
+			// Path segments are separated by "/" here, by NUL in the ABI.
+			path := strings.ReplaceAll(arg, "/", "\x00")
+			var p, n uint32
+			st := proxyGetProperty(ptr(path), uint32(len(path)), unsafe.Pointer(&p), unsafe.Pointer(&n))
+			logf(2, "op=prop path="+arg, "status="+itoa(st), "hex="+hex.EncodeToString(take(p, n)))
+		case "set-prop":
+			k, v, _ := strings.Cut(arg, "=")
+			k = strings.ReplaceAll(k, "/", "\x00")
+			st := proxySetProperty(ptr(k), uint32(len(k)), uint32(uintptr(ptr(v))), uint32(len(v)))
+			logf(2, "op=set-prop status="+itoa(st))
+		case "log-ops":
+			logOps = true
+		case "prop-bad-path":
+			var p, n uint32
+			st := proxyGetPropertyRaw(0xffffff00, 0x200, uint32(uintptr(unsafe.Pointer(&p))), uint32(uintptr(unsafe.Pointer(&n))))
+			logf(2, "op=prop-bad-path status="+itoa(st))
+		case "prop-bad-return":
+			path := arg
+			st := proxyGetPropertyRaw(uint32(uintptr(ptr(path))), uint32(len(path)), 0xfffffffe, 0xfffffffe)
+			logf(2, "op=prop-bad-return status="+itoa(st))
+		case "set-prop-bad":
+			k := "key"
+			st := proxySetProperty(ptr(k), uint32(len(k)), 0xffffff00, 0x200)
+			logf(2, "op=set-prop-bad status="+itoa(st))
 		case "continue":
 			st := proxyContinueStream(0)
 			logf(2, "op=continue status="+itoa(st))
+		case "http-call", "call-body", "call-maps-write", "grpc-call", "grpc-stream", "grpc-cancel", "grpc-close", "grpc-send",
+			"foreign", "zlib-roundtrip", "foreign-no-results",
+			"queue-register", "queue-resolve", "queue-enqueue", "queue-dequeue":
+			calloutOp(name, arg) // callouts.go
 		case "trap":
 			trap()
 		case "malloc-misuse":
@@ -342,9 +419,64 @@ func runOps(t uint32, opsHeader string) uint32 {
 			logf(2, "op=sleep")
 		case "clock":
 			logf(2, "op=clock unix="+strconv.FormatInt(time.Now().Unix(), 10))
+		case "calls":
+			fn, count, _ := strings.Cut(arg, "=")
+			n, _ := strconv.Atoi(count)
+			st := repeatCalls(t, fn, n)
+			logf(2, "op=calls fn="+fn, "n="+count, "status="+itoa(st))
 		}
 	}
 	return action
+}
+
+// repeatCalls calls host function fn n times (for benchmarks) and returns the
+// last status; each call's cost includes what the guest needs to make it.
+func repeatCalls(t uint32, fn string, n int) uint32 {
+	var st, p, size uint32
+	switch fn {
+	case "proxy_log":
+		msg := "benchmark message"
+		for range n {
+			st = proxyLog(0, ptr(msg), uint32(len(msg)))
+		}
+	case "proxy_get_header_map_value":
+		k := ":path"
+		for range n {
+			st = proxyGetHeaderMapValue(t, uint32(uintptr(ptr(k))), uint32(len(k)), unsafe.Pointer(&p), unsafe.Pointer(&size))
+			take(p, size)
+		}
+	case "proxy_get_header_map_value:notfound": // nothing to copy out: no malloc
+		k := "x-missing"
+		for range n {
+			st = proxyGetHeaderMapValue(t, uint32(uintptr(ptr(k))), uint32(len(k)), unsafe.Pointer(&p), unsafe.Pointer(&size))
+		}
+	case "proxy_get_header_map_pairs":
+		for range n {
+			st = proxyGetHeaderMapPairs(t, unsafe.Pointer(&p), unsafe.Pointer(&size))
+			take(p, size)
+		}
+	case "proxy_set_header_map_pairs":
+		// The map as it is, so every call leaves it unchanged.
+		proxyGetHeaderMapPairs(t, unsafe.Pointer(&p), unsafe.Pointer(&size))
+		b := take(p, size)
+		for range n {
+			st = proxySetHeaderMapPairs(t, bptr(b), uint32(len(b)))
+		}
+	case "proxy_increment_metric":
+		var id uint32
+		name := "guest.calls"
+		proxyDefineMetric(0, ptr(name), uint32(len(name)), unsafe.Pointer(&id))
+		for range n {
+			st = proxyIncrementMetric(id, 1)
+		}
+	case "proxy_get_property":
+		path := "plugin_name"
+		for range n {
+			st = proxyGetProperty(ptr(path), uint32(len(path)), unsafe.Pointer(&p), unsafe.Pointer(&size))
+			take(p, size)
+		}
+	}
+	return st
 }
 
 func metrics() {

@@ -1,0 +1,517 @@
+package hostsim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HTTP calls (proxy_http_call), gRPC calls, and the delivery of asynchronous
+// callbacks. Envoy sends an HTTP call through the cluster's async client and
+// answers on the worker's dispatcher, never inside the callback that made the
+// call (source/extensions/common/wasm/context.cc Context::httpCall and
+// onHttpCallSuccess). hostsim is synchronous: what Envoy's dispatcher would run
+// next runs right after the public call that caused it returns its callback
+// (Stream.RequestHeaders, Stream.RequestBody, Stream.ResponseHeaders,
+// Stream.ResponseBody, Stream.Close, VM.Tick, Module.NewVM), or on VM.RunPending.
+
+// HTTP call tokens start at 4 and grow by 4: Envoy keeps the low two bits for
+// the callout type (cpp-host include/proxy-wasm/wasm.h nextHttpCallId,
+// CalloutType HttpCall = 0, GrpcCall = 1, GrpcStream = 2).
+const (
+	calloutIncrement = 4
+	calloutTypeMask  = 3
+	calloutGrpcCall  = 1
+	calloutGrpcStrm  = 2
+)
+
+// maxDeliveries bounds one round of delivery, so that a module that answers
+// every callback with a new call cannot hang the host; what is left waits for
+// the next round.
+const maxDeliveries = 1000
+
+// Envoy's router answers a call that outlives its timeout with this local reply
+// (":status" 504, "content-length" 24, "content-type" text/plain), which the async
+// client hands over as a success (source/common/router/router.cc
+// Filter::onUpstreamTimeout; test/common/http/async_client_impl_test.cc RequestTimeout).
+const (
+	timeoutStatus = "504"
+	timeoutBody   = "upstream request timeout"
+)
+
+// asyncState is what the VM holds for callbacks Envoy delivers later.
+type asyncState struct {
+	lastCallToken uint32
+	calls         []*httpCall
+	response      *httpCallResponse // readable during proxy_on_http_call_response only
+	delivering    bool
+	// queueReady lists proxy_on_queue_ready notices for this VM; guarded by the
+	// module's sharedQueues.mu because other VMs enqueue.
+	queueReady []queueNotice
+}
+
+// httpCall is one call in flight: its handler runs on its own goroutine from
+// the moment the module makes the call.
+type httpCall struct {
+	token    uint32
+	cluster  string
+	deadline time.Time // zero: no timeout
+	done     chan struct{}
+	finished time.Time
+	ctx      context.Context // the request's: ends at the deadline, or once the module has the response
+	cancel   context.CancelFunc
+	w        *callResponseWriter
+	panicked any
+}
+
+// httpCallResponse is what the module can read during proxy_on_http_call_response.
+type httpCallResponse struct {
+	headers  headerMap
+	trailers *headerMap // nil when the response had none (Envoy's trailers() is null)
+	body     []byte
+}
+
+// proxyHTTPCall is cpp-host src/exports.cc http_call and Envoy's
+// Context::httpCall: (upstream, headers, body, trailers, timeout, &token).
+func (vm *VM) proxyHTTPCall(s []uint64) {
+	const fn = "proxy_http_call"
+	upstream, okUpstream := vm.readString(uint32(s[0]), uint32(s[1]))
+	headerPairs, okHeaders := vm.read(uint32(s[2]), uint32(s[3]))
+	body, okBody := vm.read(uint32(s[4]), uint32(s[5]))
+	body = slices.Clone(body)
+	trailerPairs, okTrailers := vm.read(uint32(s[6]), uint32(s[7]))
+	timeoutMS, tokenPtr := int32(uint32(s[8])), uint32(s[9])
+	if !okUpstream || !okHeaders || !okBody || !okTrailers {
+		vm.misuse(s, fn, StatusInvalidMemoryAccess, "upstream, headers, body or trailers are outside memory")
+		return
+	}
+	// exports.cc writes a zero token first, to check the pointer before starting the call.
+	if !vm.writeU32(tokenPtr, 0) {
+		vm.misuse(s, fn, StatusInvalidMemoryAccess, "return_token %d is outside memory", tokenPtr)
+		return
+	}
+	if timeoutMS < 0 { // the ABI passes a u32; Envoy reads it as an int
+		vm.misuse(s, fn, StatusBadArgument, "timeout %d ms is negative", timeoutMS)
+		return
+	}
+	handler := vm.cfg.Clusters[upstream]
+	if handler == nil {
+		vm.misuse(s, fn, StatusBadArgument, "no cluster %q (PluginConfig.Clusters)", upstream)
+		return
+	}
+	headers := newHeaderMap(MapRequestHeaders)
+	for _, p := range unmarshalPairs(headerPairs) {
+		headers.add(p.Name, p.Value)
+	}
+	path, okPath := headers.get(":path")
+	method, okMethod := headers.get(":method")
+	authority, okAuthority := headers.get(":authority")
+	if !okPath || !okMethod || !okAuthority {
+		vm.misuse(s, fn, StatusBadArgument, "headers need :path, :method and :authority")
+		return
+	}
+	if len(body) > 0 {
+		headers.replace("content-length", strconv.Itoa(len(body)))
+	}
+	trailers := newHeaderMap(MapRequestTrailers)
+	for _, p := range unmarshalPairs(trailerPairs) {
+		trailers.add(p.Name, p.Value)
+	}
+	req := callRequest(method, path, authority, headers, body, trailers)
+
+	vm.async.lastCallToken += calloutIncrement
+	c := &httpCall{token: vm.async.lastCallToken, cluster: upstream, done: make(chan struct{}),
+		w: &callResponseWriter{header: http.Header{}}}
+	if timeoutMS > 0 { // 0 means no timeout
+		c.deadline = time.Now().Add(time.Duration(timeoutMS) * time.Millisecond)
+		c.ctx, c.cancel = context.WithDeadline(context.Background(), c.deadline)
+	} else {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+	}
+	go c.serve(handler, req.WithContext(c.ctx))
+	vm.async.calls = append(vm.async.calls, c)
+	vm.writeU32(tokenPtr, c.token)
+	ok(s)
+}
+
+// callRequest builds the request a cluster's handler sees, from the header map
+// Envoy would send (pseudo-headers become the method, URL and Host).
+func callRequest(method, path, authority string, headers headerMap, body []byte, trailers headerMap) *http.Request {
+	u, err := url.ParseRequestURI(path)
+	if err != nil {
+		u = &url.URL{Opaque: path}
+	}
+	u.Host, u.Scheme = authority, "http"
+	if scheme, found := headers.get(":scheme"); found {
+		u.Scheme = scheme
+	}
+	req := &http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Host: authority, RequestURI: path, ContentLength: int64(len(body)),
+		Body: http.NoBody}
+	if len(body) > 0 {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	for _, h := range headers.entries {
+		if !isPseudo(h.Name) {
+			req.Header.Add(h.Name, h.Value)
+		}
+	}
+	if len(trailers.entries) > 0 {
+		req.Trailer = http.Header{}
+		for _, h := range trailers.entries {
+			req.Trailer.Add(h.Name, h.Value)
+		}
+	}
+	return req
+}
+
+func (c *httpCall) serve(h http.Handler, req *http.Request) {
+	defer close(c.done)
+	defer func() { c.panicked, c.finished = recover(), time.Now() }()
+	h.ServeHTTP(c.w, req)
+}
+
+// await waits for the handler, or until the call's timeout, whichever comes
+// first; a handler that finished after its deadline timed out too.
+func (c *httpCall) await() *httpCallResponse {
+	defer c.cancel()
+	finished := false
+	select { // a handler that is done wins over a deadline that passed since
+	case <-c.done:
+		finished = true
+	default:
+		select {
+		case <-c.done:
+			finished = true
+		case <-c.ctx.Done(): // the deadline passed (cancel comes only below)
+		}
+	}
+	if !finished || !c.deadline.IsZero() && c.finished.After(c.deadline) {
+		// The handler may still run, but nobody reads what it writes.
+		r := &httpCallResponse{headers: newHeaderMap(MapResponseHeaders), body: []byte(timeoutBody)}
+		r.headers.add(":status", timeoutStatus)
+		r.headers.add("content-length", strconv.Itoa(len(timeoutBody)))
+		r.headers.add("content-type", "text/plain")
+		return r
+	}
+	if c.panicked != nil {
+		panic(fmt.Sprintf("hostsim: handler of cluster %q panicked: %v", c.cluster, c.panicked))
+	}
+	return c.w.response()
+}
+
+// callResponseWriter records a handler's response. Trailers follow net/http:
+// names announced in the "Trailer" header, or keys prefixed with http.TrailerPrefix.
+type callResponseWriter struct {
+	header      http.Header
+	sent        http.Header // header as of WriteHeader
+	status      int
+	body        bytes.Buffer
+	wroteHeader bool
+}
+
+func (w *callResponseWriter) Header() http.Header { return w.header }
+
+func (w *callResponseWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader, w.status, w.sent = true, code, w.header.Clone()
+}
+
+func (w *callResponseWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(b)
+}
+
+// response is the response as Envoy's codec would hand it over: ":status"
+// first, then the handler's headers, names lowercased and sorted (a Go header
+// map has no order), each name's values in order.
+func (w *callResponseWriter) response() *httpCallResponse {
+	w.WriteHeader(http.StatusOK)
+	r := &httpCallResponse{headers: newHeaderMap(MapResponseHeaders), body: w.body.Bytes()}
+	r.headers.add(":status", strconv.Itoa(w.status))
+	addSorted(&r.headers, w.sent, func(string) bool { return true })
+	announced := map[string]bool{}
+	for _, v := range w.sent.Values("Trailer") {
+		for name := range strings.SplitSeq(v, ",") {
+			announced[http.CanonicalHeaderKey(strings.TrimSpace(name))] = true
+		}
+	}
+	trailers := newHeaderMap(MapResponseTrailers)
+	addSorted(&trailers, w.header, func(k string) bool { return announced[k] })
+	prefixed := http.Header{}
+	for k, vs := range w.header {
+		if name, found := strings.CutPrefix(k, http.TrailerPrefix); found {
+			prefixed[name] = vs
+		}
+	}
+	addSorted(&trailers, prefixed, func(string) bool { return true })
+	if len(trailers.entries) > 0 {
+		r.trailers = &trailers
+	}
+	return r
+}
+
+func addSorted(m *headerMap, h http.Header, keep func(string) bool) {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		if keep(k) && !strings.HasPrefix(k, http.TrailerPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int { return strings.Compare(lower(a), lower(b)) })
+	for _, k := range keys {
+		for _, v := range h[k] {
+			m.add(k, v)
+		}
+	}
+}
+
+// RunPending delivers what Envoy's dispatcher would deliver once the running
+// callbacks have returned: responses to HTTP calls (in the order the calls were
+// made, waiting for each handler or its timeout) and proxy_on_queue_ready
+// notices for queues this VM registered, including callbacks those deliveries
+// cause. hostsim already does this after each callback it runs; call it for
+// work another VM caused (an enqueue to a queue this VM registered).
+func (vm *VM) RunPending() { vm.deliverPending() }
+
+func (vm *VM) deliverPending() {
+	if vm.async.delivering {
+		return
+	}
+	vm.async.delivering = true
+	defer func() { vm.async.delivering = false }()
+	for range maxDeliveries {
+		if vm.failed {
+			return
+		}
+		if len(vm.async.calls) > 0 {
+			c := vm.async.calls[0]
+			vm.async.calls = vm.async.calls[1:]
+			vm.deliverHTTPCallResponse(c.token, c.await())
+		} else if n, found := vm.nextQueueNotice(); found {
+			vm.deliverQueueReady(n)
+		} else {
+			return
+		}
+		vm.stopIteration = false
+		vm.encodeLocalReplies()
+	}
+}
+
+// deliverHTTPCallResponse is Envoy's Context::onHttpCallSuccess on the root
+// context (cpp-host exports.cc http_call makes every call from the root
+// context): proxy_on_http_call_response(root id, token, number of headers,
+// body size, number of trailers). SDKs switch to the calling stream with
+// proxy_set_effective_context themselves.
+func (vm *VM) deliverHTTPCallResponse(token uint32, r *httpCallResponse) {
+	fn := vm.mod.ExportedFunction(exportHTTPCallResponse)
+	if fn == nil {
+		return
+	}
+	var trailers uint64
+	if r.trailers != nil {
+		trailers = uint64(len(r.trailers.entries))
+	}
+	vm.async.response = r
+	vm.stack[0], vm.stack[1], vm.stack[2] = uint64(vm.rootID), uint64(token), uint64(len(r.headers.entries))
+	vm.stack[3], vm.stack[4] = uint64(len(r.body)), trailers
+	vm.callIn(nil, fn, exportHTTPCallResponse)
+	vm.async.response = nil
+}
+
+// encodeLocalReplies sends the local replies a delivered callback made for a
+// stream (with proxy_set_effective_context), as Envoy runs them after the call.
+func (vm *VM) encodeLocalReplies() {
+	ids := make([]uint32, 0, len(vm.streams))
+	for id, s := range vm.streams {
+		if s.localReply != nil && !s.replyEncoded {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		vm.streams[id].encodeLocalReply()
+	}
+}
+
+// afterCallback runs the deliveries that the stream's callback made pending and
+// folds into r what they did to this stream: a proxy_continue_stream resumes a
+// paused stream (Continue becomes true while Action keeps the raw Pause), a
+// local reply answers it.
+func (s *Stream) afterCallback(r Result) Result {
+	if s.mode != streamNormal {
+		return r
+	}
+	s.continueRequested = false
+	s.vm.deliverPending()
+	if !r.Continue && s.continueRequested && s.localReply == nil && !s.isFailed() {
+		r.Continue = true
+	}
+	s.continueRequested = r.ContinueRequested
+	return s.result(r)
+}
+
+// callResponseMap is Envoy's getConstMap for the HTTP-call response maps: the
+// root context's response, set only while proxy_on_http_call_response runs.
+func (vm *VM) callResponseMap(t MapType) *headerMap {
+	r := vm.async.response
+	switch {
+	case r == nil:
+		return nil
+	case t == MapHTTPCallResponseHeaders:
+		return &r.headers
+	}
+	return r.trailers
+}
+
+// gRPC: hostsim has no gRPC service, so every call fails as Envoy fails one to a
+// cluster it does not have (context.cc Context::grpcCall and grpcStream): a
+// grpc_service that is not a serialised GrpcService is taken as a cluster name,
+// unknown, so ParseFailure; one that parses as a GrpcService gives BadArgument
+// (no async client can be made for it here). No call ever starts, so cancel,
+// close and send find nothing (context.cc grpcCancel, grpcClose, grpcSend).
+
+func (vm *VM) proxyGrpcCall(s []uint64) {
+	const fn = "proxy_grpc_call"
+	service, okService := vm.read(uint32(s[0]), uint32(s[1]))
+	_, okName := vm.read(uint32(s[2]), uint32(s[3]))
+	_, okMethod := vm.read(uint32(s[4]), uint32(s[5]))
+	_, okMetadata := vm.read(uint32(s[6]), uint32(s[7]))
+	_, okRequest := vm.read(uint32(s[8]), uint32(s[9]))
+	if !okService || !okName || !okMethod || !okMetadata || !okRequest {
+		vm.misuse(s, fn, StatusInvalidMemoryAccess, "service, names, metadata or request are outside memory")
+		return
+	}
+	vm.refuseGrpc(s, fn, service)
+}
+
+func (vm *VM) proxyGrpcStream(s []uint64) {
+	const fn = "proxy_grpc_stream"
+	service, okService := vm.read(uint32(s[0]), uint32(s[1]))
+	_, okName := vm.read(uint32(s[2]), uint32(s[3]))
+	_, okMethod := vm.read(uint32(s[4]), uint32(s[5]))
+	_, okMetadata := vm.read(uint32(s[6]), uint32(s[7]))
+	if !okService || !okName || !okMethod || !okMetadata {
+		vm.misuse(s, fn, StatusInvalidMemoryAccess, "service, names or metadata are outside memory")
+		return
+	}
+	vm.refuseGrpc(s, fn, service)
+}
+
+func (vm *VM) refuseGrpc(s []uint64, fn string, service []byte) {
+	if !parsesAsGrpcService(service) {
+		vm.misuse(s, fn, StatusParseFailure, "no cluster %q (hostsim models no gRPC)", service)
+		return
+	}
+	vm.misuse(s, fn, StatusBadArgument, "grpc_service is a GrpcService message; hostsim models no gRPC client")
+}
+
+func (vm *VM) proxyGrpcCancel(s []uint64) { vm.grpcToken(s, "proxy_grpc_cancel", true) }
+func (vm *VM) proxyGrpcClose(s []uint64)  { vm.grpcToken(s, "proxy_grpc_close", true) }
+
+func (vm *VM) proxyGrpcSend(s []uint64) {
+	if _, okMessage := vm.read(uint32(s[1]), uint32(s[2])); !okMessage {
+		vm.misuse(s, "proxy_grpc_send", StatusInvalidMemoryAccess, "message is outside memory")
+		return
+	}
+	vm.grpcToken(s, "proxy_grpc_send", false)
+}
+
+// grpcToken answers for a token no call or stream has: NotFound when its low
+// bits say gRPC call (only where callsToo) or gRPC stream, else BadArgument.
+func (vm *VM) grpcToken(s []uint64, fn string, callsToo bool) {
+	token := uint32(s[0])
+	switch t := token & calloutTypeMask; {
+	case t == calloutGrpcStrm, t == calloutGrpcCall && callsToo:
+		vm.misuse(s, fn, StatusNotFound, "no gRPC call or stream %d", token)
+	default:
+		vm.misuse(s, fn, StatusBadArgument, "token %d is not a gRPC token this function takes", token)
+	}
+}
+
+// parsesAsGrpcService reports whether protobuf would parse b as an
+// envoy.config.core.v3.GrpcService: well-formed wire format, with the message
+// fields it knows (envoy_grpc 1, google_grpc 2, timeout 3, initial_metadata 5)
+// well-formed too. It does not check UTF-8 in nested strings.
+func parsesAsGrpcService(b []byte) bool {
+	return wellFormedMessage(b, func(field uint64) bool { return field <= 3 || field == 5 })
+}
+
+func wellFormedMessage(b []byte, nested func(field uint64) bool) bool {
+	rest, ok := skipFields(b, 0, nested)
+	return ok && len(rest) == 0
+}
+
+// skipFields consumes fields until the end of b or, inside a group, its end tag.
+func skipFields(b []byte, group uint64, nested func(uint64) bool) ([]byte, bool) {
+	for len(b) > 0 {
+		tag, n := uvarint(b)
+		if n == 0 {
+			return nil, false
+		}
+		b = b[n:]
+		field, wire := tag>>3, tag&7
+		if field == 0 || field > 1<<29-1 {
+			return nil, false
+		}
+		switch wire {
+		case 0:
+			if _, n = uvarint(b); n == 0 {
+				return nil, false
+			}
+			b = b[n:]
+		case 1, 5:
+			size := 8
+			if wire == 5 {
+				size = 4
+			}
+			if len(b) < size {
+				return nil, false
+			}
+			b = b[size:]
+		case 2:
+			size, n := uvarint(b)
+			if n == 0 || size > uint64(len(b)-n) {
+				return nil, false
+			}
+			payload := b[n : n+int(size)]
+			if nested != nil && nested(field) && !wellFormedMessage(payload, func(uint64) bool { return false }) {
+				return nil, false
+			}
+			b = b[n+int(size):]
+		case 3:
+			var ok bool
+			if b, ok = skipFields(b, field, nil); !ok {
+				return nil, false
+			}
+		case 4:
+			if field != group {
+				return nil, false
+			}
+			return b, true
+		default:
+			return nil, false
+		}
+	}
+	return b, group == 0
+}
+
+// uvarint decodes a protobuf varint; n is 0 when b does not hold one.
+func uvarint(b []byte) (v uint64, n int) {
+	for i := 0; i < len(b) && i < 10; i++ {
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i] < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
+}
