@@ -171,3 +171,60 @@ func TestRewriteBeyondPairsLimitFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// The request path costs one host call to read the headers and one to write
+// them back (DESIGN.md's "one request, as data"); a request without a
+// placeholder makes no write, and a deny writes nothing but the reply.
+func TestHostCallTrace(t *testing.T) {
+	for _, c := range []struct {
+		name, mode string
+		request    []hdr
+		want       []string
+	}{
+		{"injected", "deny", get("api.openai.com", "/v1/models", hdr{"authorization", "Bearer " + phOpenAI}), []string{
+			"proxy_on_context_create(2)",
+			"proxy_on_request_headers(2) -> Continue",
+			"  proxy_get_header_map_pairs -> Ok",
+			"    proxy_on_memory_allocate",
+			"  proxy_set_header_map_pairs -> Ok",
+			"  proxy_increment_metric -> Ok",
+			"  proxy_get_log_level -> Ok",
+			"proxy_on_done(2) -> 1",
+			"proxy_on_delete(2)",
+		}},
+		{"no placeholder", "deny", get("api.openai.com", "/v1/models", hdr{"authorization", "Bearer sk-live-not-ours"}), []string{
+			"proxy_on_context_create(2)",
+			"proxy_on_request_headers(2) -> Continue",
+			"  proxy_get_header_map_pairs -> Ok",
+			"    proxy_on_memory_allocate",
+			"proxy_on_done(2) -> 1",
+			"proxy_on_delete(2)",
+		}},
+		{"denied", "deny", get("evil.example", "/v1/models", hdr{"authorization", "Bearer " + phOpenAI}), []string{
+			"proxy_on_context_create(2)",
+			"proxy_on_request_headers(2) -> Pause",
+			"  proxy_get_header_map_pairs -> Ok",
+			"    proxy_on_memory_allocate",
+			"  proxy_send_local_response -> Ok",
+			"  proxy_increment_metric -> Ok",
+			"  proxy_log -> Ok",
+			"proxy_on_done(2) -> 1",
+			"proxy_on_delete(2)",
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			vm := hostsimtest.NewVM(t, module(t), hostsim.PluginConfig{
+				Name: "secretgate", RootID: "secretgate", VMID: "secretgate",
+				Configuration: fixtureConfig(c.mode, ""), RecordCalls: true,
+			})
+			vm.ResetCalls()
+			if _, err := vm.Do(context.Background(), hostsim.Request{Headers: toHostsim(c.request)}); err != nil {
+				t.Fatal(err)
+			}
+			capture(messages(vm))
+			if got := hostsim.Trace(hostsim.WithoutWASI(vm.Calls())); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("trace\n got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}

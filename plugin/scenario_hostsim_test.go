@@ -64,10 +64,7 @@ func wasmRunner(m *hostsim.Module) runner {
 		if d := vm.Diagnostics(); len(d) > 0 {
 			t.Errorf("the module misused the host: %q", d)
 		}
-		var out outcome
-		for _, l := range vm.Logs() {
-			out.logs = append(out.logs, l.Message)
-		}
+		out := outcome{logs: messages(vm)}
 		capture(out.logs)
 		out.metrics = map[string]int64{}
 		for _, m := range vm.Metrics() {
