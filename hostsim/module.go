@@ -34,7 +34,7 @@ type options struct {
 func WithInterpreter() Option { return func(o *options) { o.interpreter = true } }
 
 // WithWASI selects which set of WASI functions the simulated Envoy provides
-// (default WASIEnvoy).
+// (default WASI2025: cpp-host before commit 94091cd, as 2025 Envoy releases pin it).
 func WithWASI(p WASIProfile) Option { return func(o *options) { o.wasi = p } }
 
 // Module is a compiled proxy-wasm module: compile once, instantiate many VMs.
