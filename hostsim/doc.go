@@ -12,6 +12,9 @@
 //	vm, err := m.NewVM(ctx, hostsim.PluginConfig{Configuration: cfg})
 //	out, err := vm.Do(ctx, hostsim.Request{Headers: hostsim.Headers{{Name: ":path", Value: "/"}}})
 //
+// VM.AddPlugin configures more plugins (root contexts) in the same VM, and
+// VM.Reconfigure models a configuration update while streams are open.
+//
 // Each behaviour names the Envoy or cpp-host source it follows in a comment.
 // What hostsim does not model yet is listed in DEVIATIONS.md.
 package hostsim

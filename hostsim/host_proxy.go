@@ -22,7 +22,7 @@ func (vm *VM) misuse(s []uint64, fn string, st Status, format string, args ...an
 // set in this callback, else the running one; nil means the root context.
 func (vm *VM) target() *Stream {
 	switch {
-	case vm.effRoot:
+	case vm.effRoot != nil:
 		return nil
 	case vm.effective != nil:
 		return vm.effective
@@ -80,20 +80,16 @@ func (vm *VM) proxySetEffectiveContext(s []uint64) {
 	id := uint32(s[0])
 	switch {
 	case id == 0: // the VM context: "effective" falls back to the running context
-		vm.effective, vm.effRoot = nil, false
-	case id == vm.rootID:
-		vm.effective, vm.effRoot = nil, true
+		vm.effective, vm.effRoot = nil, nil
+	case vm.roots[id] != nil: // any plugin's root context in this VM
+		vm.effective, vm.effRoot = nil, vm.roots[id]
 	case vm.streams[id] != nil:
-		vm.effective, vm.effRoot = vm.streams[id], false
+		vm.effective, vm.effRoot = vm.streams[id], nil
 	default:
 		vm.misuse(s, "proxy_set_effective_context", StatusBadArgument, "unknown context id %d", id)
 		return
 	}
 	ok(s)
-}
-
-func (vm *VM) proxyDone(s []uint64) {
-	vm.misuse(s, "proxy_done", StatusNotFound, "the plugin is not pending done")
 }
 
 func (vm *VM) proxyContinueStream(s []uint64) {
@@ -108,10 +104,9 @@ func (vm *VM) proxyContinueStream(s []uint64) {
 	}
 	if c := vm.target(); c != nil && t <= StreamResponse {
 		c.continueRequested = true
-		// Context::continueStream forgets the request maps and body.
-		if t == StreamRequest {
-			c.reqVisible = false
-		}
+		// Envoy's Context::continueStream forgets the request maps and body on a
+		// response continue too (both cases fall through to the reset).
+		c.reqVisible = false
 	}
 	ok(s)
 }
@@ -358,7 +353,7 @@ func (vm *VM) buffer(t BufferType) (b *[]byte, mutable, found bool) {
 		return &vm.cfg.VMConfiguration, false, true
 	case BufferPluginConfiguration:
 		if vm.configuring && c == nil {
-			return &vm.cfg.Configuration, false, true
+			return &vm.targetPlugin().cfg.Configuration, false, true
 		}
 		return nil, false, false
 	case BufferHTTPRequestBody, BufferHTTPResponseBody:

@@ -61,6 +61,7 @@ type asyncState struct {
 // the moment the module makes the call.
 type httpCall struct {
 	token    uint32
+	root     *Plugin // whose root context made the call and gets the response
 	cluster  string
 	deadline time.Time // zero: no timeout
 	done     chan struct{}
@@ -127,7 +128,7 @@ func (vm *VM) proxyHTTPCall(s []uint64) {
 	req := callRequest(method, path, authority, headers, body, trailers)
 
 	vm.async.lastCallToken += calloutIncrement
-	c := &httpCall{token: vm.async.lastCallToken, cluster: upstream, done: make(chan struct{}),
+	c := &httpCall{token: vm.async.lastCallToken, root: vm.targetPlugin(), cluster: upstream, done: make(chan struct{}),
 		w: &callResponseWriter{header: http.Header{}}}
 	if timeoutMS > 0 { // 0 means no timeout
 		c.deadline = time.Now().Add(time.Duration(timeoutMS) * time.Millisecond)
@@ -290,13 +291,13 @@ func (vm *VM) deliverPending() {
 	vm.async.delivering = true
 	defer func() { vm.async.delivering = false }()
 	for range maxDeliveries {
-		if vm.failed {
+		if vm.failed || vm.released {
 			return
 		}
 		if len(vm.async.calls) > 0 {
 			c := vm.async.calls[0]
 			vm.async.calls = vm.async.calls[1:]
-			vm.deliverHTTPCallResponse(c.token, c.await())
+			vm.deliverHTTPCallResponse(c.root, c.token, c.await())
 		} else if n, found := vm.nextQueueNotice(); found {
 			vm.deliverQueueReady(n)
 		} else {
@@ -311,10 +312,11 @@ func (vm *VM) deliverPending() {
 // context (cpp-host exports.cc http_call makes every call from the root
 // context): proxy_on_http_call_response(root id, token, number of headers,
 // body size, number of trailers). SDKs switch to the calling stream with
-// proxy_set_effective_context themselves.
-func (vm *VM) deliverHTTPCallResponse(token uint32, r *httpCallResponse) {
+// proxy_set_effective_context themselves. A root context already deleted
+// gets nothing: Envoy cancels its calls when it is destroyed.
+func (vm *VM) deliverHTTPCallResponse(root *Plugin, token uint32, r *httpCallResponse) {
 	fn := vm.mod.ExportedFunction(exportHTTPCallResponse)
-	if fn == nil {
+	if fn == nil || root.state == pluginDeleted {
 		return
 	}
 	var trailers uint64
@@ -322,9 +324,9 @@ func (vm *VM) deliverHTTPCallResponse(token uint32, r *httpCallResponse) {
 		trailers = uint64(len(r.trailers.entries))
 	}
 	vm.async.response = r
-	vm.stack[0], vm.stack[1], vm.stack[2] = uint64(vm.rootID), uint64(token), uint64(len(r.headers.entries))
+	vm.stack[0], vm.stack[1], vm.stack[2] = uint64(root.rootID), uint64(token), uint64(len(r.headers.entries))
 	vm.stack[3], vm.stack[4] = uint64(len(r.body)), trailers
-	vm.callIn(nil, fn, exportHTTPCallResponse)
+	vm.callRoot(root, fn, exportHTTPCallResponse)
 	vm.async.response = nil
 }
 

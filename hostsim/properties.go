@@ -245,9 +245,9 @@ func (vm *VM) topLevelProperty(name string) (property, bool) {
 	}
 	switch name {
 	case "plugin_name":
-		return stringProp(vm.cfg.Name)
+		return stringProp(vm.targetPlugin().cfg.Name)
 	case "plugin_root_id":
-		return stringProp(vm.cfg.RootID)
+		return stringProp(vm.targetPlugin().cfg.RootID)
 	case "plugin_vm_id":
 		return stringProp(vm.cfg.VMID)
 	case "connection_id":

@@ -57,7 +57,7 @@ func (vm *VM) proxyRegisterSharedQueue(s []uint64) {
 	// Registering again keeps the items and moves the notifications here. A
 	// stream context registers for its root context, where onQueueReady runs.
 	q := sq.queues[token]
-	q.owner, q.contextID = vm, vm.rootID
+	q.owner, q.contextID = vm, vm.targetPlugin().rootID
 	sq.mu.Unlock()
 	if !vm.writeU32(uint32(s[2]), token) {
 		vm.misuse(s, fn, StatusInvalidMemoryAccess, "return_token %d is outside memory", uint32(s[2]))
@@ -163,12 +163,14 @@ func (vm *VM) nextQueueNotice() (queueNotice, bool) {
 	return n, true
 }
 
-// deliverQueueReady is ContextBase::onQueueReady: proxy_on_queue_ready(root id, token).
+// deliverQueueReady is ContextBase::onQueueReady: proxy_on_queue_ready(root id,
+// token); a root context already deleted gets nothing (WasmBase::queueReady).
 func (vm *VM) deliverQueueReady(n queueNotice) {
 	fn := vm.mod.ExportedFunction(exportQueueReady)
-	if fn == nil {
+	p := vm.roots[n.contextID]
+	if fn == nil || p == nil {
 		return
 	}
 	vm.stack[0], vm.stack[1] = uint64(n.contextID), uint64(n.token)
-	vm.callIn(nil, fn, exportQueueReady)
+	vm.callRoot(p, fn, exportQueueReady)
 }

@@ -157,7 +157,7 @@ func (vm *VM) contextID() uint32 {
 	if vm.current != nil {
 		return vm.current.id
 	}
-	return vm.rootID
+	return vm.root.rootID
 }
 
 // beginCall records the start of a call as trapped, until endCall says otherwise.

@@ -69,6 +69,7 @@ const (
 // Stream is one HTTP stream through the filter (an Envoy stream context).
 type Stream struct {
 	vm      *VM
+	plugin  *Plugin // whose root context is the stream's parent
 	id      uint32
 	mode    streamMode
 	created bool // in_vm_context_created_
@@ -96,22 +97,10 @@ type Stream struct {
 // ErrStreamClosed is returned by calls on a closed stream.
 var ErrStreamClosed = errors.New("hostsim: stream is closed")
 
-// NewStream creates a stream context, as Envoy creates the filter for a new
-// request. The module sees it (proxy_on_context_create) with the first callback.
-func (vm *VM) NewStream(context.Context) *Stream {
-	s := &Stream{vm: vm, req: newHeaderMap(MapRequestHeaders), resp: newHeaderMap(MapResponseHeaders), visibleBody: -1}
-	s.initStreamInfo()
-	switch {
-	case vm.failed && vm.cfg.FailOpen:
-		s.mode = streamSkipped
-	case vm.failed:
-		s.mode = streamNull
-	default:
-		s.id = vm.allocID()
-		vm.streams[s.id] = s
-	}
-	return s
-}
+// NewStream creates a stream context under the VM's own plugin (VM.Plugin), as
+// Envoy creates the filter for a new request. The module sees it
+// (proxy_on_context_create) with the first callback.
+func (vm *VM) NewStream(ctx context.Context) *Stream { return vm.plugin.NewStream(ctx) }
 
 // ID is the stream's context id (0 when the VM had failed before it was created).
 func (s *Stream) ID() uint32 { return s.id }
@@ -122,7 +111,7 @@ func (s *Stream) isFailed() bool { return s.mode == streamNull || s.vm.failed }
 func (s *Stream) onCreate() {
 	vm := s.vm
 	if !s.isFailed() && !s.created && vm.fns.contextCreate != nil {
-		vm.stack[0], vm.stack[1] = uint64(s.id), uint64(vm.rootID)
+		vm.stack[0], vm.stack[1] = uint64(s.id), uint64(s.plugin.rootID)
 		vm.callIn(s, vm.fns.contextCreate, exportContextCreate)
 	}
 	s.created = true
@@ -134,7 +123,7 @@ func (s *Stream) checkFail() (failed, cont bool) {
 	if !s.isFailed() {
 		return false, false
 	}
-	if s.vm.cfg.FailOpen {
+	if s.plugin.cfg.FailOpen {
 		return true, true
 	}
 	if !s.streamFailed {
@@ -280,7 +269,7 @@ func (s *Stream) headersCallback(fn api.Function, name string, n int, eos bool) 
 	}
 	status := uint32(raw)
 	if vm.stopIteration || status > headersStopAllIterationAndWatermark ||
-		status == headersStopIteration && !vm.cfg.AllowOnHeadersStopIteration {
+		status == headersStopIteration && !s.plugin.cfg.AllowOnHeadersStopIteration {
 		status = headersStopAllIterationAndWatermark
 	}
 	vm.stopIteration = false
@@ -364,7 +353,8 @@ func (s *Stream) result(r Result) Result {
 
 // Close ends the stream as Envoy does when it completes: proxy_on_log (the access
 // log phase), then proxy_on_done and proxy_on_delete (conn_manager_impl.cc
-// doDeferredStreamDestroy logs before it destroys the filters).
+// doDeferredStreamDestroy logs before it destroys the filters). Its plugin, if
+// removed and this was its last stream, then shuts down (Plugin.Remove).
 func (s *Stream) Close() error {
 	if s.closed {
 		return ErrStreamClosed
@@ -372,9 +362,11 @@ func (s *Stream) Close() error {
 	s.closed = true
 	vm := s.vm
 	if s.mode != streamNormal {
+		s.plugin.streamClosed()
 		return nil
 	}
 	defer vm.deliverPending() // after the stream context is gone
+	defer s.plugin.streamClosed()
 	defer delete(vm.streams, s.id)
 	if !s.created {
 		s.onCreate()
@@ -420,10 +412,16 @@ type Outcome struct {
 	Paused bool
 }
 
-// Do sends one request through a new stream (headers, then the body if any)
-// and closes the stream.
-func (vm *VM) Do(ctx context.Context, req Request) (Outcome, error) {
-	s := vm.NewStream(ctx)
+// Do sends one request through a new stream of the VM's own plugin (headers,
+// then the body if any) and closes the stream.
+func (vm *VM) Do(ctx context.Context, req Request) (Outcome, error) { return vm.plugin.Do(ctx, req) }
+
+// Do sends one request through a new stream of the plugin and closes the stream.
+func (p *Plugin) Do(ctx context.Context, req Request) (Outcome, error) {
+	if p.removed {
+		return Outcome{}, ErrPluginRemoved
+	}
+	s := p.NewStream(ctx)
 	if req.Connection != nil {
 		s.SetConnection(*req.Connection)
 	}

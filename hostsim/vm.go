@@ -76,8 +76,9 @@ type LogEntry struct {
 	Message string
 }
 
-// VM is one instance of a Module, like one Envoy worker thread's Wasm VM with one
-// plugin configured. It is not safe for concurrent use.
+// VM is one instance of a Module, like one Envoy worker thread's Wasm VM with
+// its plugin configured (VM.Plugin; VM.AddPlugin adds more). It is not safe for
+// concurrent use.
 type VM struct {
 	m   *Module
 	cfg PluginConfig
@@ -97,12 +98,24 @@ type VM struct {
 	failed  bool
 	failure error
 
-	rootID    uint32
+	// plugin is the VM's own plugin, the one VM.NewStream and VM.Do use;
+	// roots holds every root context not yet deleted, by id (plugin.go).
+	plugin    *Plugin
+	roots     map[uint32]*Plugin
 	nextID    uint32
 	streams   map[uint32]*Stream
+	root      *Plugin // plugin of the running callback
 	current   *Stream // context of the running callback; nil for the root context
 	effective *Stream // set by proxy_set_effective_context; nil means current
-	effRoot   bool    // proxy_set_effective_context chose the root context
+	effRoot   *Plugin // set when proxy_set_effective_context chose a root context
+
+	// Shutdown (plugin.go): root contexts whose proxy_done awaits
+	// proxy_on_delete after the running call, how deeply calls nest, and
+	// whether Close was called and the instance released.
+	pendingDelete []*Plugin
+	callDepth     int
+	closing       bool
+	released      bool
 
 	logs        []LogEntry
 	diagnostics []string
@@ -148,7 +161,9 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	if cfg.LogLevel == 0 {
 		cfg.LogLevel = LogInfo
 	}
-	vm := &VM{m: m, cfg: cfg, nextID: 1, streams: map[uint32]*Stream{}, started: time.Now()}
+	vm := &VM{m: m, cfg: cfg, nextID: 1, streams: map[uint32]*Stream{}, roots: map[uint32]*Plugin{}, started: time.Now()}
+	vm.plugin = &Plugin{vm: vm, cfg: cfg}
+	vm.root = vm.plugin
 	vm.metrics.init()
 	vm.ctx = context.WithValue(context.WithoutCancel(ctx), vmKey{}, vm)
 	mod, err := m.runtime.InstantiateModule(vm.ctx, m.compiled,
@@ -208,15 +223,24 @@ func (vm *VM) start() error {
 	if vm.failed {
 		return fmt.Errorf("%w: %v", ErrVMStart, vm.failure)
 	}
+	return vm.startPlugin(vm.plugin)
+}
 
-	vm.rootID = vm.allocID()
+// startPlugin creates p's root context and configures it, as cpp-host
+// WasmBase::start (ContextBase::onStart: proxy_on_context_create(root, 0),
+// proxy_on_vm_start) then WasmBase::configure (proxy_on_configure) do for
+// every plugin, the first and each one added later to the same VM.
+func (vm *VM) startPlugin(p *Plugin) error {
+	p.rootID = vm.allocID()
+	vm.roots[p.rootID] = p
 	if vm.fns.contextCreate != nil {
-		vm.stack[0], vm.stack[1] = uint64(vm.rootID), 0
-		vm.callIn(nil, vm.fns.contextCreate, exportContextCreate)
+		vm.stack[0], vm.stack[1] = uint64(p.rootID), 0
+		vm.callRoot(p, vm.fns.contextCreate, exportContextCreate)
 	}
+	p.created = true
 	if vm.fns.vmStart != nil {
-		vm.stack[0], vm.stack[1] = uint64(vm.rootID), uint64(len(vm.cfg.VMConfiguration))
-		if r, ok := vm.callIn(nil, vm.fns.vmStart, exportVMStart); ok && uint32(r) == 0 {
+		vm.stack[0], vm.stack[1] = uint64(p.rootID), uint64(len(vm.cfg.VMConfiguration))
+		if r, ok := vm.callRoot(p, vm.fns.vmStart, exportVMStart); ok && uint32(r) == 0 {
 			vm.fail(errors.New("proxy_on_vm_start returned false"))
 		}
 	}
@@ -226,8 +250,8 @@ func (vm *VM) start() error {
 
 	if vm.fns.configure != nil {
 		vm.configuring = true
-		vm.stack[0], vm.stack[1] = uint64(vm.rootID), uint64(len(vm.cfg.Configuration))
-		r, ok := vm.callIn(nil, vm.fns.configure, exportConfigure)
+		vm.stack[0], vm.stack[1] = uint64(p.rootID), uint64(len(p.cfg.Configuration))
+		r, ok := vm.callRoot(p, vm.fns.configure, exportConfigure)
 		vm.configuring = false
 		if ok && uint32(r) == 0 {
 			vm.fail(errors.New("proxy_on_configure returned false"))
@@ -245,15 +269,27 @@ func (vm *VM) allocID() uint32 {
 	return id
 }
 
-// callIn runs fn with its arguments already in vm.stack, on behalf of context c
-// (nil for the root context), as cpp-host's SaveRestoreContext does: the
-// effective context is reset for the call and restored after it. A trap marks
-// the VM failed (FailState::RuntimeError) and returns ok false.
+// callIn runs fn with its arguments already in vm.stack, on behalf of stream c,
+// as cpp-host's SaveRestoreContext does: the effective context is reset for the
+// call and restored after it. A trap marks the VM failed
+// (FailState::RuntimeError) and returns ok false.
 func (vm *VM) callIn(c *Stream, fn api.Function, name string) (uint64, bool) {
-	savedCur, savedEff, savedEffRoot := vm.current, vm.effective, vm.effRoot
-	vm.current, vm.effective, vm.effRoot = c, nil, false
+	return vm.callAs(c.plugin, c, fn, name)
+}
+
+// callRoot is callIn on behalf of p's root context.
+func (vm *VM) callRoot(p *Plugin, fn api.Function, name string) (uint64, bool) {
+	return vm.callAs(p, nil, fn, name)
+}
+
+func (vm *VM) callAs(p *Plugin, c *Stream, fn api.Function, name string) (uint64, bool) {
+	savedRoot, savedCur, savedEff, savedEffRoot := vm.root, vm.current, vm.effective, vm.effRoot
+	vm.root, vm.current, vm.effective, vm.effRoot = p, c, nil, nil
+	vm.callDepth++
 	r, ok := vm.call(fn, name)
-	vm.current, vm.effective, vm.effRoot = savedCur, savedEff, savedEffRoot
+	vm.callDepth--
+	vm.root, vm.current, vm.effective, vm.effRoot = savedRoot, savedCur, savedEff, savedEffRoot
+	vm.afterCall()
 	return r, ok
 }
 
@@ -380,18 +416,21 @@ func (vm *VM) Diagnostics() []string { return append([]string(nil), vm.diagnosti
 // TickPeriod is the period last set with proxy_set_tick_period_milliseconds.
 func (vm *VM) TickPeriod() time.Duration { return vm.tickPeriod }
 
-// Tick calls proxy_on_tick on the root context, as Envoy's timer would.
+// Tick calls proxy_on_tick on every root context not yet deleted (including
+// those waiting for proxy_done), in creation order, as Envoy's timers would.
 func (vm *VM) Tick() {
-	if vm.failed || vm.fns.tick == nil {
+	if vm.failed || vm.released || vm.fns.tick == nil {
 		return
 	}
-	vm.stack[0] = uint64(vm.rootID)
-	vm.callIn(nil, vm.fns.tick, exportTick)
+	for _, p := range vm.liveRoots() {
+		if vm.roots[p.rootID] == nil || vm.failed { // deleted by an earlier tick's proxy_done
+			continue
+		}
+		vm.stack[0] = uint64(p.rootID)
+		vm.callRoot(p, vm.fns.tick, exportTick)
+	}
 	vm.deliverPending()
 }
-
-// Close releases the VM's instance.
-func (vm *VM) Close(ctx context.Context) error { return vm.mod.Close(ctx) }
 
 // goFunc adapts a host function to wazero's stack-based calling convention.
 func (hf *hostFunc) goFunc() api.GoModuleFunc {

@@ -161,6 +161,7 @@ func onContextCreate(id, parent uint32) {
 	if quiet() {
 		return
 	}
+	parents[id] = parent // lifecycle_ops.go
 	logf(2, "create", itoa(id), itoa(parent))
 }
 
@@ -179,6 +180,7 @@ func onVMStart(root, size uint32) uint32 {
 func onConfigure(root, size uint32) uint32 {
 	st, b := buffer(7)
 	config = string(b)
+	rootConfigs[root] = config // lifecycle_ops.go
 	logf(2, "configure size="+itoa(size), "status="+itoa(st), "config="+config)
 	if ops, found := strings.CutPrefix(config, "ops:"); found {
 		runOpList(0, ops)
@@ -255,7 +257,7 @@ func onDone(id uint32) uint32 {
 		return 1
 	}
 	logf(2, "done", itoa(id))
-	return 1
+	return boolWord(rootDone(id)) // lifecycle_ops.go
 }
 
 //go:wasmexport proxy_on_delete
@@ -263,6 +265,7 @@ func onDelete(id uint32) {
 	if quiet() {
 		return
 	}
+	delete(parents, id)
 	logf(2, "delete", itoa(id))
 }
 
@@ -404,6 +407,10 @@ func runOpList(t uint32, ops string) uint32 {
 			"foreign", "zlib-roundtrip", "foreign-no-results",
 			"queue-register", "queue-resolve", "queue-enqueue", "queue-dequeue":
 			calloutOp(name, arg) // callouts.go
+		case "time", "tick-period", "on-tick", "shared-get", "shared-set", "get-status", "close", "continue-type", "buffer-status":
+			coverageOp(name, arg) // coverage_ops.go
+		case "root-config", "proxy-done":
+			lifecycleOp(name, arg) // lifecycle_ops.go
 		case "trap":
 			trap()
 		case "malloc-misuse":
