@@ -71,8 +71,13 @@ func (vm *VM) proxyGetCurrentTime(s []uint64) {
 	ok(s)
 }
 
+// proxySetTickPeriod sets the timer of the calling (or effective) context's
+// root context (cpp-host ContextBase::setTimerPeriod uses root_context()->id()).
 func (vm *VM) proxySetTickPeriod(s []uint64) {
 	vm.tickPeriod = time.Duration(uint32(s[0])) * time.Millisecond
+	if p := vm.targetPlugin(); p != nil {
+		vm.setTimerPeriod(p.rootID, vm.tickPeriod)
+	}
 	ok(s)
 }
 
@@ -107,6 +112,7 @@ func (vm *VM) proxyContinueStream(s []uint64) {
 		// Envoy's Context::continueStream forgets the request maps and body on a
 		// response continue too (both cases fall through to the reset).
 		c.reqVisible = false
+		c.trailersVisible[0] = false
 	}
 	ok(s)
 }
@@ -153,8 +159,8 @@ func (vm *VM) proxySendLocalResponse(s []uint64) {
 
 // mutableMap returns the map the running callback may change, as Envoy's
 // Context::getMap: request headers until the request continues, response headers
-// until the response continues; trailers, gRPC and HTTP-call maps are never
-// available in hostsim.
+// until the response continues, trailers as trailerMap (body.go); gRPC and
+// HTTP-call maps are never available in hostsim.
 func (vm *VM) mutableMap(fn string, s []uint64) *headerMap {
 	t := MapType(uint32(s[0]))
 	if t > mapTypeMax {
@@ -167,6 +173,10 @@ func (vm *VM) mutableMap(fn string, s []uint64) *headerMap {
 		return &c.req
 	case c != nil && t == MapResponseHeaders && c.respVisible:
 		return &c.resp
+	case c != nil && (t == MapRequestTrailers || t == MapResponseTrailers):
+		if m := c.trailerMap(t, true); m != nil { // body.go
+			return m
+		}
 	}
 	vm.misuse(s, fn, StatusBadArgument, "map %d is not available in this callback", t)
 	return nil
@@ -192,6 +202,8 @@ func (vm *VM) constMap(fn string, s []uint64) (m *headerMap, known bool) {
 		return &c.req, true
 	case t == MapResponseHeaders && (c.respVisible || c.accessLogPhase && c.hasResp):
 		return &c.resp, true
+	case t == MapRequestTrailers || t == MapResponseTrailers:
+		return c.trailerMap(t, false), true // body.go
 	}
 	return nil, true
 }
@@ -408,8 +420,8 @@ func (vm *VM) proxyGetBufferBytes(s []uint64) {
 	}
 	size := uint64(len(*b))
 	switch {
-	case start > size:
-		length = 0
+	case start > size: // exports.cc: nothing to read, (0, 0) written
+		start, length = 0, 0
 	case start+length > size:
 		length = size - start
 	}

@@ -48,14 +48,18 @@ func (p *Plugin) RootID() uint32 { return p.rootID }
 // filter whose vm_config names the same vm_id and code: a new root context in
 // the same instance, proxy_on_context_create(root, 0), proxy_on_vm_start and
 // proxy_on_configure (cpp-host getOrCreateThreadLocalPlugin: WasmBase::start
-// then configure). Of cfg only Name, RootID, Configuration, FailOpen and
-// AllowOnHeadersStopIteration are used; the rest stay the VM's. When starting
-// or configuring fails the VM fails, as in NewVM, and the error wraps
-// ErrVMStart or ErrConfigure.
+// then configure). Of cfg only Name, RootID, Configuration, FailOpen,
+// FailurePolicy, ReloadBackoff and AllowOnHeadersStopIteration are used; the
+// rest stay the VM's. When starting or configuring fails the VM fails, as in
+// NewVM, and the error wraps ErrVMStart or ErrConfigure.
 func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 	pc := vm.cfg
 	pc.Name, pc.RootID, pc.Configuration = cfg.Name, cfg.RootID, cfg.Configuration
 	pc.FailOpen, pc.AllowOnHeadersStopIteration = cfg.FailOpen, cfg.AllowOnHeadersStopIteration
+	pc.FailurePolicy, pc.ReloadBackoff = cfg.FailurePolicy, cfg.ReloadBackoff
+	if err := pc.checkFailurePolicy(); err != nil {
+		return nil, err
+	}
 	p := &Plugin{vm: vm, cfg: pc}
 	if vm.closing {
 		return p, errors.New("hostsim: AddPlugin on a closed VM")
@@ -237,10 +241,11 @@ func (p *Plugin) NewStream(context.Context) *Stream {
 		panic("hostsim: NewStream on a removed plugin")
 	}
 	vm := p.vm
+	vm.maybeReload(p) // FAIL_RELOAD (failure.go)
 	s := &Stream{vm: vm, plugin: p, req: newHeaderMap(MapRequestHeaders), resp: newHeaderMap(MapResponseHeaders), visibleBody: -1}
 	s.initStreamInfo()
 	switch {
-	case vm.failed && p.cfg.FailOpen:
+	case vm.failed && p.cfg.failurePolicy() == FailurePolicyOpen:
 		s.mode = streamSkipped
 	case vm.failed:
 		s.mode = streamNull

@@ -115,6 +115,7 @@ func TestTraceOfARequest(t *testing.T) {
 			"    proxy_on_memory_allocate",
 			"  proxy_add_header_map_value -> Ok",
 			"  proxy_log -> Ok",
+			"proxy_on_response_body(2) -> Continue", // the reply's body "denied"
 			"proxy_on_log(2)",
 			"  proxy_get_header_map_value -> Ok",
 			"    proxy_on_memory_allocate",

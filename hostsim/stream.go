@@ -27,12 +27,19 @@ type Result struct {
 	Continue bool
 	// Headers is the header map after the callback: what Envoy forwards if it continues.
 	Headers Headers
-	// Body is, for body callbacks, the buffered body after the callback.
+	// Body is, for body callbacks, the buffered body after the callback (what
+	// leaves the filter if it continues); for trailers callbacks that continue,
+	// the body that leaves before the trailers.
 	Body []byte
+	// Trailers is the trailer map after a trailers callback, or the trailers
+	// the module added at the end of the body (Envoy's addDecodedTrailers).
+	Trailers Headers
 	// LocalReply is set once the stream has been answered locally, by the module or
 	// by Envoy's fail-closed 503.
 	LocalReply *LocalReply
-	// Reset reports that the module closed the stream (proxy_close_stream).
+	// Reset reports that the stream was reset: the module closed it
+	// (proxy_close_stream), or a response outgrew the buffer limit after its
+	// headers left. The filter is called no more, but for Close.
 	Reset bool
 	// ContinueRequested reports a proxy_continue_stream call during the callback;
 	// hostsim does not resume the stream on it.
@@ -84,6 +91,16 @@ type Stream struct {
 	visibleBody int       // index into bodies of the body the running callback sees, or -1
 	buffering   [2]bool   // previous body callback returned StopIterationAndBuffer
 	upstream    []byte    // request body continued upstream
+	bodyEOS     bool      // the running body callback has end_of_stream
+
+	// body.go: what a headers StopAll holds, body the filter manager buffers
+	// without the module seeing it, trailers, and whether response headers left.
+	held            [2]uint8
+	parked          [2][]byte
+	trailers        [2]*headerMap
+	trailersVisible [2]bool
+	respSent        bool
+	respReplaced    bool // a direct 500 replaced the response: the filter sees no more of it
 
 	localReply        *LocalReply
 	replyEncoded      bool
@@ -212,6 +229,7 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Result, error) {
 	r = s.afterCallback(r)
 	if r.Continue {
 		s.reqVisible = false
+		s.held[0] = 0
 	}
 	r.Headers = s.req.snapshot()
 	return r, nil
@@ -230,13 +248,18 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Result, error) {
 	s.noteUpstreamResponse()
 	// Context::encodeHeaders skips the VM once the fail-closed reply was sent.
 	if s.mode == streamSkipped || !s.created || s.failureReplySent {
+		s.respSent = true
 		return Result{Continue: true, Headers: s.resp.snapshot(), LocalReply: s.localReply}, nil
+	}
+	if s.reset {
+		return s.result(Result{Headers: s.resp.snapshot()}), nil
 	}
 	s.respVisible = true
 	r := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(s.resp.entries), endOfStream)
 	r = s.afterCallback(r)
 	if r.Continue {
 		s.respVisible = false
+		s.held[1], s.respSent = 0, true
 	}
 	r.Headers = s.resp.snapshot()
 	return r, nil
@@ -273,6 +296,7 @@ func (s *Stream) headersCallback(fn api.Function, name string, n int, eos bool) 
 		status = headersStopAllIterationAndWatermark
 	}
 	vm.stopIteration = false
+	s.holdHeaders(name == exportResponseHeaders, status)
 	return s.result(Result{Action: Action(raw),
 		Continue: status == headersContinue || status == headersContinueAndEndStream})
 }
@@ -289,6 +313,9 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 		}
 		return Result{Continue: true, Body: chunk, LocalReply: s.localReply}, nil
 	}
+	if r, skipped := s.skipBody(resp, chunk); skipped {
+		return r, nil
+	}
 	vm := s.vm
 	i, fn, name := 0, vm.fns.requestBody, exportRequestBody
 	if resp {
@@ -300,15 +327,22 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 		s.bodies[i] = append(s.bodies[i][:0], chunk...)
 	}
 	var r Result
-	if failed, cont := s.checkFail(); failed {
+	if s.buffering[i] && len(s.bodies[i]) > s.bufferLimit() {
+		// addDecodedData/addEncodedData went over the limit: the module does
+		// not see this chunk (context.cc decodeData).
+		s.payloadTooLarge(resp)
+		r = s.result(Result{})
+	} else if failed, cont := s.checkFail(); failed {
 		r = s.result(Result{Continue: cont})
 	} else if fn == nil {
 		r = s.result(Result{Continue: true})
 	} else {
-		s.visibleBody = i
+		// body_size is the whole buffered body while the module buffers
+		// (getBuffer returns the filter manager's buffer), else this chunk.
+		s.visibleBody, s.bodyEOS = i, eos
 		vm.stack[0], vm.stack[1], vm.stack[2] = uint64(s.id), uint64(len(s.bodies[i])), boolWord(eos)
 		raw, _ := s.run(fn, name)
-		s.visibleBody = -1
+		s.visibleBody, s.bodyEOS = -1, false
 		if failed, cont := s.checkFail(); failed {
 			r = s.result(Result{Action: Action(raw), Continue: cont})
 		} else {
@@ -316,20 +350,27 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 			if vm.stopIteration || status > dataStopIterationNoBuffer {
 				status = dataStopIterationNoBuffer
 			}
-			r = s.result(Result{Action: Action(raw), Continue: status == dataContinue})
 			s.buffering[i] = status == dataStopIterationAndBuffer
+			switch {
+			case s.buffering[i] && len(s.bodies[i]) > s.bufferLimit():
+				s.payloadTooLarge(resp)
+			case status == dataStopIterationAndWatermark:
+				// The filter manager keeps the chunk, with no limit (flow control
+				// instead); the module sees only later chunks, all leave together.
+				s.parked[i] = append(s.parked[i], s.bodies[i]...)
+				s.bodies[i] = s.bodies[i][:0]
+			}
+			r = s.result(Result{Action: Action(raw), Continue: status == dataContinue})
 		}
 		vm.stopIteration = false
 	}
 	r = s.afterCallback(r)
-	r.Body = append([]byte(nil), s.bodies[i]...)
+	r.Body = append(append([]byte(nil), s.parked[i]...), s.bodies[i]...)
 	if r.Continue {
-		s.bodyLeft(resp, s.bodies[i])
-		if !resp {
-			s.upstream = append(s.upstream, s.bodies[i]...)
-		}
-		s.bodies[i] = s.bodies[i][:0]
-		s.buffering[i] = false
+		s.forwardBody(resp)
+	}
+	if s.trailers[i] != nil {
+		r.Trailers = s.trailers[i].snapshot()
 	}
 	return r, nil
 }
@@ -343,7 +384,7 @@ func (s *Stream) run(fn api.Function, name string) (uint64, bool) {
 func (s *Stream) result(r Result) Result {
 	s.encodeLocalReply()
 	r.LocalReply = s.localReply
-	if s.localReply != nil {
+	if s.localReply != nil || s.reset {
 		r.Continue = false
 	}
 	r.Reset = s.reset
@@ -410,6 +451,9 @@ type Outcome struct {
 	// Paused reports that the module paused the request without answering it:
 	// Envoy would hold it until the module resumes it or the stream times out.
 	Paused bool
+	// Reset reports that the module closed the stream (proxy_close_stream):
+	// Envoy resets it and sends nothing upstream.
+	Reset bool
 }
 
 // Do sends one request through a new stream of the VM's own plugin (headers,
@@ -437,9 +481,9 @@ func (p *Plugin) Do(ctx context.Context, req Request) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
-	out := Outcome{LocalReply: r.LocalReply}
+	out := Outcome{LocalReply: r.LocalReply, Reset: r.Reset}
 	switch {
-	case r.LocalReply != nil:
+	case r.LocalReply != nil, r.Reset:
 	case r.Continue:
 		h := s.req.snapshot()
 		out.Upstream, out.UpstreamBody = &h, s.upstream

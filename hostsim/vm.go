@@ -40,14 +40,24 @@ type PluginConfig struct {
 	// FailOpen is fail_open: after the VM fails, streams skip the filter instead of
 	// getting a 503 local reply.
 	FailOpen bool
+	// FailurePolicy is failure_policy (failure.go); setting it together with
+	// FailOpen is an error, as in Envoy.
+	FailurePolicy FailurePolicy
+	// ReloadBackoff is reload_config.backoff.base_interval for
+	// FailurePolicyReload; zero means Envoy's 1s.
+	ReloadBackoff time.Duration
 	// AllowOnHeadersStopIteration is allow_on_headers_stop_iteration. When false
 	// (Envoy's default) a headers callback returning StopIteration pauses the whole
 	// stream (StopAllIterationAndWatermark).
 	AllowOnHeadersStopIteration bool
+	// BufferLimit is the most body bytes Envoy buffers for the filter
+	// (per_connection_buffer_limit_bytes); zero means Envoy's default, 1 MiB.
+	// Past it a buffered request gets 413, a buffered response 500 or a reset.
+	BufferLimit int
 	// LogLevel is what proxy_get_log_level reports; zero means LogInfo, Envoy's default.
 	LogLevel LogLevel
 	// Now is the wall clock for proxy_get_current_time_nanoseconds and WASI
-	// clock_time_get; nil means time.Now.
+	// clock_time_get; nil means time.Now. VM.Advance adds to what it reads.
 	Now func() time.Time
 	// OnLog, when set, receives every log entry as it is written and the VM keeps
 	// none (for long-running hosts); when nil, VM.Logs returns them all.
@@ -125,6 +135,10 @@ type VM struct {
 	metrics         metrics
 	tickPeriod      time.Duration
 	started         time.Time
+	clock           time.Duration // added by VM.Advance (timers.go)
+	timers          timerState
+	reload          reloadState // FAIL_RELOAD (failure.go)
+	envoyLogs       []LogEntry
 	scratch         []byte
 
 	// With RecordCalls: the calls so far, and how deeply the running one nests.
@@ -161,6 +175,9 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	if cfg.LogLevel == 0 {
 		cfg.LogLevel = LogInfo
 	}
+	if err := cfg.checkFailurePolicy(); err != nil {
+		return nil, err
+	}
 	vm := &VM{m: m, cfg: cfg, nextID: 1, streams: map[uint32]*Stream{}, roots: map[uint32]*Plugin{}, started: time.Now()}
 	vm.plugin = &Plugin{vm: vm, cfg: cfg}
 	vm.root = vm.plugin
@@ -180,6 +197,7 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	if err := vm.start(); err != nil {
 		return vm, err
 	}
+	vm.reload.running, vm.reload.lastLoad = true, vm.monotonicClock()
 	vm.deliverPending()
 	return vm, nil
 }
@@ -311,6 +329,7 @@ func (vm *VM) call(fn api.Function, name string) (uint64, bool) {
 	}
 	vm.phase = saved
 	if err != nil {
+		vm.envoyLog(LogError, "Function: "+name+" failed: "+err.Error())
 		vm.fail(fmt.Errorf("function: %s failed: %w", name, err))
 		return 0, false
 	}
@@ -345,6 +364,7 @@ func (vm *VM) malloc(n uint32) uint32 {
 	}
 	vm.restrict = saved
 	if err != nil {
+		vm.envoyLog(LogError, "Function: malloc failed: "+err.Error())
 		vm.fail(fmt.Errorf("function: malloc failed: %w", err))
 		return 0
 	}
@@ -380,12 +400,15 @@ func (vm *VM) log(level LogLevel, msg string) {
 
 func (vm *VM) now() time.Time {
 	if vm.cfg.Now != nil {
-		return vm.cfg.Now()
+		return vm.cfg.Now().Add(vm.clock)
 	}
-	return time.Now()
+	return time.Now().Add(vm.clock)
 }
 
-func (vm *VM) monotonic() int64 { return int64(time.Since(vm.started)) + 1 }
+func (vm *VM) monotonic() int64 { return int64(vm.monotonicClock()) + 1 }
+
+// monotonicClock is the time since the VM started, plus VM.Advance's.
+func (vm *VM) monotonicClock() time.Duration { return time.Since(vm.started) + vm.clock }
 
 // Failed reports whether the VM failed (a trap, or a failed start or configure).
 func (vm *VM) Failed() bool { return vm.failed }
@@ -413,11 +436,13 @@ func (vm *VM) Logs() []LogEntry { return append([]LogEntry(nil), vm.logs...) }
 // returned and why.
 func (vm *VM) Diagnostics() []string { return append([]string(nil), vm.diagnostics...) }
 
-// TickPeriod is the period last set with proxy_set_tick_period_milliseconds.
+// TickPeriod is the period last set with proxy_set_tick_period_milliseconds,
+// by any root context (Plugin.TickPeriod is one root context's).
 func (vm *VM) TickPeriod() time.Duration { return vm.tickPeriod }
 
 // Tick calls proxy_on_tick on every root context not yet deleted (including
-// those waiting for proxy_done), in creation order, as Envoy's timers would.
+// those waiting for proxy_done), in creation order, now and whatever their
+// periods: a manual trigger. VM.Advance fires ticks as Envoy's timers do.
 func (vm *VM) Tick() {
 	if vm.failed || vm.released || vm.fns.tick == nil {
 		return

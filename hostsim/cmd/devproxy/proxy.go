@@ -34,6 +34,8 @@ type devProxy struct {
 	mu sync.Mutex
 	vm *hostsim.VM // nil once closed
 
+	timers timerLoop // drives proxy_on_tick (timers.go)
+
 	tunnelsMu sync.Mutex
 	tunnels   map[net.Conn]struct{}
 }
@@ -84,6 +86,7 @@ func newDevProxy(ctx context.Context, module *hostsim.Module, cfg hostsim.Plugin
 		_ = module.Close(ctx)
 		return nil, err
 	}
+	p.timers.start(p)
 	return p, nil
 }
 
@@ -96,6 +99,7 @@ func (p *devProxy) Close() error {
 	}
 	p.tunnels = nil
 	p.tunnelsMu.Unlock()
+	p.timers.stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.vm == nil {

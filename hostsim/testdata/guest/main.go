@@ -409,6 +409,8 @@ func runOpList(t uint32, ops string) uint32 {
 			calloutOp(name, arg) // callouts.go
 		case "time", "tick-period", "on-tick", "shared-get", "shared-set", "get-status", "close", "continue-type", "buffer-status":
 			coverageOp(name, arg) // coverage_ops.go
+		case "resp-body-ops", "body-get", "body-set":
+			bodyOp(name, arg) // body_ops.go
 		case "root-config", "proxy-done":
 			lifecycleOp(name, arg) // lifecycle_ops.go
 		case "trap":
