@@ -59,15 +59,20 @@ var streamID uint32
 // callers maps an HTTP call's token to the stream that made it.
 var callers = map[uint32]uint32{}
 
-// calloutOp runs one op of this file; arguments are separated by '|'.
-func calloutOp(name, arg string) {
+// opArgs splits an op's '|'-separated arguments; a missing one is "".
+func opArgs(arg string) func(i int) string {
 	args := strings.Split(arg, "|")
-	argAt := func(i int) string {
+	return func(i int) string {
 		if i < len(args) {
 			return args[i]
 		}
 		return ""
 	}
+}
+
+// calloutOp runs one op of this file; arguments are separated by '|'.
+func calloutOp(name, arg string) {
+	argAt := opArgs(arg)
 	switch name {
 	case "http-call":
 		// http-call:cluster|timeout_ms|method|path|authority|body|trailer_name=value

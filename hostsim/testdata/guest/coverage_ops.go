@@ -49,13 +49,7 @@ func u32(s string) uint32 {
 
 // coverageOp runs one op of this file; arguments are separated by '|'.
 func coverageOp(name, arg string) {
-	args := strings.Split(arg, "|")
-	argAt := func(i int) string {
-		if i < len(args) {
-			return args[i]
-		}
-		return ""
-	}
+	argAt := opArgs(arg)
 	switch name {
 	case "time":
 		ns := uint64(0xdead)
