@@ -141,6 +141,7 @@ func (s *Stream) trailersCallback(resp bool, h Headers) (Result, error) {
 		vm.stopIteration = false
 	}
 	r = s.afterCallback(r)
+	s.notePause(resp, pausedInTrailers, r)
 	if r.Continue {
 		s.trailersVisible[i] = false
 		// A body the module buffered leaves before the trailers.

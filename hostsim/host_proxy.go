@@ -109,6 +109,9 @@ func (vm *VM) proxyContinueStream(s []uint64) {
 	}
 	if c := vm.target(); c != nil && t <= StreamResponse {
 		c.continueRequested = true
+		if c != vm.current { // from outside the stream's own callbacks: resume.go
+			c.askResume(t == StreamResponse)
+		}
 		// Envoy's Context::continueStream forgets the request maps and body on a
 		// response continue too (both cases fall through to the reset).
 		c.reqVisible = false

@@ -52,6 +52,7 @@ type asyncState struct {
 	calls         []*httpCall
 	response      *httpCallResponse // readable during proxy_on_http_call_response only
 	delivering    bool
+	resumes       []*Stream // streams a later proxy_continue_stream resumes (resume.go)
 	// queueReady lists proxy_on_queue_ready notices for this VM; guarded by the
 	// module's sharedQueues.mu because other VMs enqueue.
 	queueReady []queueNotice
@@ -294,6 +295,7 @@ func (vm *VM) deliverPending() {
 		if vm.failed || vm.released {
 			return
 		}
+		vm.resumeStreams() // what the callback that ran last asked for
 		if len(vm.async.calls) > 0 {
 			c := vm.async.calls[0]
 			vm.async.calls = vm.async.calls[1:]
@@ -354,7 +356,9 @@ func (s *Stream) afterCallback(r Result) Result {
 		return r
 	}
 	s.continueRequested = false
+	s.rs.inCall = true // a continue from here is this call's (resume.go)
 	s.vm.deliverPending()
+	s.rs.inCall = false
 	if !r.Continue && s.continueRequested && s.localReply == nil && !s.isFailed() {
 		r.Continue = true
 	}

@@ -3,6 +3,7 @@ package hostsim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -21,6 +22,9 @@ type Plugin struct {
 	rootID  uint32
 	created bool // in_vm_context_created_ of the root context
 	streams int  // streams not yet closed: each holds the plugin, as Envoy's filters hold its PluginHandle
+	// refs counts the AddPlugin calls that returned this plugin again, each one
+	// more configuration holding it; Remove drops one before removing it.
+	refs    int
 	removed bool
 	state   pluginState
 }
@@ -44,14 +48,37 @@ func (vm *VM) Plugin() *Plugin { return vm.plugin }
 // RootID is the plugin's root context id (0 when the VM failed before creating it).
 func (p *Plugin) RootID() uint32 { return p.rootID }
 
+// pluginKey is what identifies a plugin in a VM: cpp-host PluginBase::key()
+// hashes root_id, configuration and Envoy's part, which is the name plus
+// the listener's direction and metadata (Envoy plugin.h createPluginKey; one
+// listener here).
+type pluginKey struct{ name, rootID, configuration string }
+
+func (c *PluginConfig) key() pluginKey {
+	return pluginKey{c.Name, c.RootID, string(c.Configuration)}
+}
+
 // AddPlugin configures another plugin in the VM, as Envoy does for a second
 // filter whose vm_config names the same vm_id and code: a new root context in
 // the same instance, proxy_on_context_create(root, 0), proxy_on_vm_start and
 // proxy_on_configure (cpp-host getOrCreateThreadLocalPlugin: WasmBase::start
 // then configure). Of cfg only Name, RootID, Configuration, FailOpen,
 // FailurePolicy, ReloadBackoff and AllowOnHeadersStopIteration are used; the
-// rest stay the VM's. When starting or configuring fails the VM fails, as in
-// NewVM, and the error wraps ErrVMStart or ErrConfigure.
+// rest stay the VM's.
+//
+// A plugin with the same key (Name, RootID, Configuration) that is still held,
+// by a configuration or by an open stream, is returned again without calling
+// the module (getOrCreateThreadLocalPlugin finds its live PluginHandle); the
+// other fields of cfg are then ignored, and Remove must be called once per
+// AddPlugin that returned it.
+//
+// When proxy_on_vm_start or proxy_on_configure returns false the error wraps
+// ErrVMStart or ErrConfigure and the configuration is rejected: the VM and
+// its other plugins keep serving, the returned plugin is removed, and adding
+// the same key again fails the same way without calling the module (the
+// canary cache of cpp-host WasmHandleBase::canary). Its root context stays
+// in the VM until the VM closes, as cpp-host leaves it in root_contexts_. A
+// trap in those callbacks fails the VM, as in NewVM.
 func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 	pc := vm.cfg
 	pc.Name, pc.RootID, pc.Configuration = cfg.Name, cfg.RootID, cfg.Configuration
@@ -67,9 +94,47 @@ func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 	if vm.failed {
 		return p, nil // Envoy adds no root context to a failed VM; streams fail as configured
 	}
-	err := vm.startPlugin(p)
+	key := pc.key()
+	if err := vm.rejected[key]; err != nil {
+		p.removed = true
+		return p, err
+	}
+	if live := vm.livePlugin(key); live != nil {
+		if live.removed {
+			live.removed = false
+		} else {
+			live.refs++
+		}
+		return live, nil
+	}
+	step, cause := vm.startRoot(p)
+	if step != nil && !vm.failed {
+		err := fmt.Errorf("%w: %v", step, cause)
+		if vm.rejected == nil {
+			vm.rejected = map[pluginKey]error{}
+		}
+		vm.rejected[key] = err
+		p.removed = true
+		vm.deliverPending()
+		return p, err
+	}
+	var err error
+	if step != nil {
+		err = fmt.Errorf("%w: %v", step, vm.failure)
+	}
 	vm.deliverPending()
 	return p, err
+}
+
+// livePlugin is the plugin with that key whose handle something still holds:
+// a configuration, or an open stream of a removed plugin (not yet shut down).
+func (vm *VM) livePlugin(key pluginKey) *Plugin {
+	for _, p := range vm.liveRoots() {
+		if p.state == pluginActive && (!p.removed || p.streams > 0) && p.cfg.key() == key {
+			return p
+		}
+	}
+	return nil
 }
 
 // Reconfigure is a configuration update of the VM's own plugin, as Envoy
@@ -77,8 +142,8 @@ func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 // same VM becomes the VM's own, and the old one is removed (Plugin.Remove).
 // Streams already open keep the old plugin; new streams use the new one; the
 // old root context gets proxy_on_done and proxy_on_delete once its last
-// stream closes. When the new plugin fails to start or configure, the VM
-// fails as in AddPlugin and the old plugin stays the VM's own.
+// stream closes. An update with the same key changes nothing. When the new
+// plugin is rejected (AddPlugin) the old one stays the VM's own and serves.
 func (vm *VM) Reconfigure(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	p, err := vm.AddPlugin(ctx, cfg)
 	if err != nil {
@@ -95,10 +160,15 @@ func (vm *VM) Reconfigure(ctx context.Context, cfg PluginConfig) (*Plugin, error
 // closes) the root context gets proxy_on_done, then proxy_on_delete at once
 // or, when proxy_on_done returned false, after the module calls proxy_done
 // (cpp-host WasmBase::startShutdown(plugin_key), done, finishShutdown).
-// Creating a stream under a removed plugin panics (Do returns
+// A plugin that AddPlugin returned again is removed by its last holder's
+// Remove. Creating a stream under a removed plugin panics (Do returns
 // ErrPluginRemoved); remove the VM's own plugin only to retire it for good.
 func (p *Plugin) Remove() {
 	if p.removed {
+		return
+	}
+	if p.refs > 0 {
+		p.refs--
 		return
 	}
 	p.removed = true

@@ -42,7 +42,8 @@ type Result struct {
 	// headers left. The filter is called no more, but for Close.
 	Reset bool
 	// ContinueRequested reports a proxy_continue_stream call during the callback;
-	// hostsim does not resume the stream on it.
+	// hostsim does not resume the stream on it. A continue from a later callback
+	// does resume it: see Stream.Resumes.
 	ContinueRequested bool
 }
 
@@ -108,7 +109,8 @@ type Stream struct {
 	streamFailed      bool
 	reset             bool
 	continueRequested bool
-	info              streamInfo // what properties read (properties.go)
+	info              streamInfo  // what properties read (properties.go)
+	rs                resumeState // resume.go
 }
 
 // ErrStreamClosed is returned by calls on a closed stream.
@@ -231,6 +233,7 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Result, error) {
 		s.reqVisible = false
 		s.held[0] = 0
 	}
+	s.notePause(false, pausedInHeaders, r)
 	r.Headers = s.req.snapshot()
 	return r, nil
 }
@@ -261,6 +264,7 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Result, error) {
 		s.respVisible = false
 		s.held[1], s.respSent = 0, true
 	}
+	s.notePause(true, pausedInHeaders, r)
 	r.Headers = s.resp.snapshot()
 	return r, nil
 }
@@ -312,6 +316,9 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 			s.upstream = append(s.upstream, chunk...)
 		}
 		return Result{Continue: true, Body: chunk, LocalReply: s.localReply}, nil
+	}
+	if s.held[direction(resp)] != 0 && eos {
+		s.rs.ended[direction(resp)] = true // resume.go hands it to the module
 	}
 	if r, skipped := s.skipBody(resp, chunk); skipped {
 		return r, nil
@@ -365,6 +372,7 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 		vm.stopIteration = false
 	}
 	r = s.afterCallback(r)
+	s.notePause(resp, pausedInBody, r)
 	r.Body = append(append([]byte(nil), s.parked[i]...), s.bodies[i]...)
 	if r.Continue {
 		s.forwardBody(resp)

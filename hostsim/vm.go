@@ -112,6 +112,7 @@ type VM struct {
 	// roots holds every root context not yet deleted, by id (plugin.go).
 	plugin    *Plugin
 	roots     map[uint32]*Plugin
+	rejected  map[pluginKey]error // plugin keys whose start or configure returned false
 	nextID    uint32
 	streams   map[uint32]*Stream
 	root      *Plugin // plugin of the running callback
@@ -244,11 +245,24 @@ func (vm *VM) start() error {
 	return vm.startPlugin(vm.plugin)
 }
 
-// startPlugin creates p's root context and configures it, as cpp-host
+// startPlugin is startRoot for the VM's first plugin (and a reload): any
+// failure fails the VM.
+func (vm *VM) startPlugin(p *Plugin) error {
+	step, cause := vm.startRoot(p)
+	if step == nil {
+		return nil
+	}
+	vm.fail(cause) // no-op after a trap: the failure stays the trap
+	return fmt.Errorf("%w: %v", step, vm.failure)
+}
+
+// startRoot creates p's root context and configures it, as cpp-host
 // WasmBase::start (ContextBase::onStart: proxy_on_context_create(root, 0),
 // proxy_on_vm_start) then WasmBase::configure (proxy_on_configure) do for
-// every plugin, the first and each one added later to the same VM.
-func (vm *VM) startPlugin(p *Plugin) error {
+// every plugin, the first and each one added later to the same VM. On failure
+// it returns ErrVMStart or ErrConfigure and why; a trap has failed the VM, a
+// false return has not.
+func (vm *VM) startRoot(p *Plugin) (step, cause error) {
 	p.rootID = vm.allocID()
 	vm.roots[p.rootID] = p
 	if vm.fns.contextCreate != nil {
@@ -259,11 +273,11 @@ func (vm *VM) startPlugin(p *Plugin) error {
 	if vm.fns.vmStart != nil {
 		vm.stack[0], vm.stack[1] = uint64(p.rootID), uint64(len(vm.cfg.VMConfiguration))
 		if r, ok := vm.callRoot(p, vm.fns.vmStart, exportVMStart); ok && uint32(r) == 0 {
-			vm.fail(errors.New("proxy_on_vm_start returned false"))
+			return ErrVMStart, errors.New("proxy_on_vm_start returned false")
 		}
 	}
 	if vm.failed {
-		return fmt.Errorf("%w: %v", ErrVMStart, vm.failure)
+		return ErrVMStart, vm.failure
 	}
 
 	if vm.fns.configure != nil {
@@ -272,13 +286,13 @@ func (vm *VM) startPlugin(p *Plugin) error {
 		r, ok := vm.callRoot(p, vm.fns.configure, exportConfigure)
 		vm.configuring = false
 		if ok && uint32(r) == 0 {
-			vm.fail(errors.New("proxy_on_configure returned false"))
+			return ErrConfigure, errors.New("proxy_on_configure returned false")
 		}
 	}
 	if vm.failed {
-		return fmt.Errorf("%w: %v", ErrConfigure, vm.failure)
+		return ErrConfigure, vm.failure
 	}
-	return nil
+	return nil, nil
 }
 
 func (vm *VM) allocID() uint32 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -16,12 +18,15 @@ const (
 )
 
 // envoyWasm is the part of envoy.extensions.filters.http.wasm.v3.Wasm the dev
-// proxy understands; other fields (runtime, allow_precompiled, ...) are ignored.
+// proxy understands; other fields (runtime, allow_precompiled,
+// reload_config.backoff.max_interval, ...) are ignored.
 type envoyWasm struct {
 	Config struct {
 		Name          string       `yaml:"name"`
 		RootID        string       `yaml:"root_id"`
 		FailOpen      bool         `yaml:"fail_open"`
+		FailurePolicy string       `yaml:"failure_policy"`
+		ReloadConfig  *reloadCfg   `yaml:"reload_config"`
 		Configuration *stringValue `yaml:"configuration"`
 		VMConfig      struct {
 			VMID string `yaml:"vm_id"`
@@ -37,6 +42,13 @@ type envoyWasm struct {
 			} `yaml:"environment_variables"`
 		} `yaml:"vm_config"`
 	} `yaml:"config"`
+}
+
+// reloadCfg is envoy.extensions.wasm.v3.ReloadConfig.
+type reloadCfg struct {
+	Backoff *struct {
+		BaseInterval string `yaml:"base_interval"`
+	} `yaml:"backoff"`
 }
 
 // stringValue is a google.protobuf.Any in its YAML form; Envoy hands the
@@ -93,6 +105,18 @@ func parseEnvoyConfig(data []byte) (hostsim.PluginConfig, string, error) {
 		VMID:     c.VMConfig.VMID,
 		FailOpen: c.FailOpen,
 	}
+	if cfg.FailurePolicy, err = failurePolicy(c.FailurePolicy); err != nil {
+		return hostsim.PluginConfig{}, "", err
+	}
+	if c.FailOpen && cfg.FailurePolicy != hostsim.FailurePolicyUnspecified {
+		// Envoy wasm.cc PluginConfig::PluginConfig throws this.
+		return hostsim.PluginConfig{}, "", errors.New("config.failure_policy: only one of fail_open or failure_policy can be set")
+	}
+	if c.ReloadConfig != nil && c.ReloadConfig.Backoff != nil {
+		if cfg.ReloadBackoff, err = baseInterval(c.ReloadConfig.Backoff.BaseInterval); err != nil {
+			return hostsim.PluginConfig{}, "", err
+		}
+	}
 	if cfg.Configuration, err = c.Configuration.bytes("config.configuration"); err != nil {
 		return hostsim.PluginConfig{}, "", err
 	}
@@ -112,6 +136,43 @@ func parseEnvoyConfig(data []byte) (hostsim.PluginConfig, string, error) {
 		}
 	}
 	return cfg, c.VMConfig.Code.Local.Filename, nil
+}
+
+// failurePolicy reads envoy.extensions.wasm.v3.FailurePolicy in its YAML
+// (proto JSON) form: the value's name or number.
+func failurePolicy(v string) (hostsim.FailurePolicy, error) {
+	switch v {
+	case "", "UNSPECIFIED", "0":
+		return hostsim.FailurePolicyUnspecified, nil
+	case "FAIL_RELOAD", "1":
+		return hostsim.FailurePolicyReload, nil
+	case "FAIL_CLOSED", "2":
+		return hostsim.FailurePolicyClosed, nil
+	case "FAIL_OPEN", "3":
+		return hostsim.FailurePolicyOpen, nil
+	}
+	return 0, fmt.Errorf("config.failure_policy: unknown %q: want FAIL_CLOSED, FAIL_OPEN or FAIL_RELOAD", v)
+}
+
+// baseInterval reads BackoffStrategy.base_interval, a google.protobuf.Duration
+// in its proto JSON form ("1s", "0.25s"); Envoy requires it and at least 1ms.
+func baseInterval(v string) (time.Duration, error) {
+	const field = "config.reload_config.backoff.base_interval"
+	if v == "" {
+		return 0, errors.New(field + ": required")
+	}
+	secs, ok := strings.CutSuffix(v, "s")
+	if !ok || secs == "" || strings.Trim(secs, "0123456789.") != "" {
+		return 0, fmt.Errorf("%s: %q is not a duration in seconds such as \"1.5s\"", field, v)
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration in seconds such as \"1.5s\"", field, v)
+	}
+	if d < time.Millisecond {
+		return 0, fmt.Errorf("%s: %q: must be at least 1ms", field, v)
+	}
+	return d, nil
 }
 
 // findWasmFilter returns the first typed_config, in document order, whose

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secretgate/secretgate/hostsim"
 )
@@ -142,5 +143,59 @@ func TestLoadEnvoyConfigNamesTheFile(t *testing.T) {
 	want := path + ": static_resources.listeners: no HTTP filter with typed_config.@type " + wasmFilterType
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
+
+// wasmFilterYAML is a bootstrap whose Wasm filter config is the given flow map.
+func wasmFilterYAML(config string) string {
+	return `
+static_resources:
+  listeners:
+  - filter_chains:
+    - filters:
+      - typed_config:
+          http_filters:
+          - typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config: ` + config + "\n"
+}
+
+func TestParseEnvoyConfigFailurePolicy(t *testing.T) {
+	for config, want := range map[string]hostsim.PluginConfig{
+		`{failure_policy: FAIL_CLOSED}`:                  {FailurePolicy: hostsim.FailurePolicyClosed},
+		`{failure_policy: FAIL_OPEN}`:                    {FailurePolicy: hostsim.FailurePolicyOpen},
+		`{failure_policy: 1}`:                            {FailurePolicy: hostsim.FailurePolicyReload},
+		`{failure_policy: UNSPECIFIED}`:                  {},
+		`{fail_open: true}`:                              {FailOpen: true},
+		`{fail_open: true, failure_policy: UNSPECIFIED}`: {FailOpen: true},
+		`{failure_policy: FAIL_RELOAD, reload_config: {backoff: {base_interval: 0.25s, max_interval: 10s}}}`: {
+			FailurePolicy: hostsim.FailurePolicyReload, ReloadBackoff: 250 * time.Millisecond},
+		`{failure_policy: FAIL_RELOAD, reload_config: {}}`: {FailurePolicy: hostsim.FailurePolicyReload},
+	} {
+		cfg, _, err := parseEnvoyConfig([]byte(wasmFilterYAML(config)))
+		if err != nil {
+			t.Errorf("%s: %v", config, err)
+			continue
+		}
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("%s: config = %+v, want %+v", config, cfg, want)
+		}
+	}
+}
+
+func TestParseEnvoyConfigFailurePolicyErrors(t *testing.T) {
+	for config, want := range map[string]string{
+		`{fail_open: true, failure_policy: FAIL_CLOSED}`:       "config.failure_policy: only one of fail_open or failure_policy can be set",
+		`{fail_open: true, failure_policy: FAIL_OPEN}`:         "config.failure_policy: only one of fail_open or failure_policy can be set",
+		`{failure_policy: FAIL_SOMETIMES}`:                     `config.failure_policy: unknown "FAIL_SOMETIMES": want FAIL_CLOSED, FAIL_OPEN or FAIL_RELOAD`,
+		`{reload_config: {backoff: {max_interval: 10s}}}`:      "config.reload_config.backoff.base_interval: required",
+		`{reload_config: {backoff: {base_interval: 1m}}}`:      `config.reload_config.backoff.base_interval: "1m" is not a duration in seconds such as "1.5s"`,
+		`{reload_config: {backoff: {base_interval: 1ms}}}`:     `config.reload_config.backoff.base_interval: "1ms" is not a duration in seconds such as "1.5s"`,
+		`{reload_config: {backoff: {base_interval: 0.0005s}}}`: `config.reload_config.backoff.base_interval: "0.0005s": must be at least 1ms`,
+	} {
+		_, _, err := parseEnvoyConfig([]byte(wasmFilterYAML(config)))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v\nwant %s", config, err, want)
+		}
 	}
 }

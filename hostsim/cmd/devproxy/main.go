@@ -7,8 +7,10 @@
 //
 // The plugin configuration and module path come from the first Wasm HTTP
 // filter in the Envoy bootstrap file, unless -config and -wasm override them;
-// the names and fail_open still come from that file when it exists. -echo
-// answers each request the filter lets through with the request itself.
+// the names and the failure policy (fail_open, or failure_policy and
+// reload_config.backoff.base_interval) still come from that file when it
+// exists. -echo answers each request the filter lets through with the
+// request itself.
 // Requests for a host mapped with -resolve go to that address over plain
 // HTTP; others go to the host itself over TLS, as the Envoy forward proxy
 // originates TLS. CONNECT requests pass the filter's request headers, then
