@@ -160,16 +160,25 @@ func (vm *VM) proxySendLocalResponse(s []uint64) {
 	ok(s)
 }
 
+// knownMapType checks a header map type (the first argument) before anything
+// else, as Envoy does: an unknown type is BadArgument.
+func (vm *VM) knownMapType(fn string, s []uint64) bool {
+	if t := MapType(uint32(s[0])); t > mapTypeMax {
+		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", t)
+		return false
+	}
+	return true
+}
+
 // mutableMap returns the map the running callback may change, as Envoy's
 // Context::getMap: request headers until the request continues, response headers
 // until the response continues, trailers as trailerMap (body.go); gRPC and
 // HTTP-call maps are never available in hostsim.
 func (vm *VM) mutableMap(fn string, s []uint64) *headerMap {
-	t := MapType(uint32(s[0]))
-	if t > mapTypeMax {
-		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", t)
+	if !vm.knownMapType(fn, s) {
 		return nil
 	}
+	t := MapType(uint32(s[0]))
 	c := vm.target()
 	switch {
 	case c != nil && t == MapRequestHeaders && c.reqVisible:
@@ -188,11 +197,10 @@ func (vm *VM) mutableMap(fn string, s []uint64) *headerMap {
 // constMap is Envoy's Context::getConstMap: like mutableMap, plus the request and
 // response headers while proxy_on_log runs. known is false for an unknown map type.
 func (vm *VM) constMap(fn string, s []uint64) (m *headerMap, known bool) {
-	t := MapType(uint32(s[0]))
-	if t > mapTypeMax {
-		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", t)
+	if !vm.knownMapType(fn, s) {
 		return nil, false
 	}
+	t := MapType(uint32(s[0]))
 	if t == MapHTTPCallResponseHeaders || t == MapHTTPCallResponseTrailers {
 		return vm.callResponseMap(t), true // httpcall.go
 	}
@@ -262,8 +270,7 @@ func (vm *VM) proxyReplaceHeaderMapValue(s []uint64) {
 
 // writeHeaderMapValue is add and replace: (map type, key, value) -> status.
 func (vm *VM) writeHeaderMapValue(s []uint64, fn string, write func(m *headerMap, key, value string)) {
-	if MapType(uint32(s[0])) > mapTypeMax {
-		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", uint32(s[0]))
+	if !vm.knownMapType(fn, s) {
 		return
 	}
 	key, value, good := vm.keyValue(fn, s)
@@ -278,8 +285,7 @@ func (vm *VM) writeHeaderMapValue(s []uint64, fn string, write func(m *headerMap
 
 func (vm *VM) proxyRemoveHeaderMapValue(s []uint64) {
 	const fn = "proxy_remove_header_map_value"
-	if MapType(uint32(s[0])) > mapTypeMax {
-		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", uint32(s[0]))
+	if !vm.knownMapType(fn, s) {
 		return
 	}
 	key, okKey := vm.readString(uint32(s[1]), uint32(s[2]))
@@ -325,8 +331,7 @@ func (vm *VM) proxyGetHeaderMapPairs(s []uint64) {
 
 func (vm *VM) proxySetHeaderMapPairs(s []uint64) {
 	const fn = "proxy_set_header_map_pairs"
-	if MapType(uint32(s[0])) > mapTypeMax {
-		vm.misuse(s, fn, StatusBadArgument, "unknown map type %d", uint32(s[0]))
+	if !vm.knownMapType(fn, s) {
 		return
 	}
 	data, okData := vm.read(uint32(s[1]), uint32(s[2]))
