@@ -467,9 +467,9 @@ func TestLoadFailures(t *testing.T) {
 		{"proxy_get_log_level is there for ABI 0.2.1", buildWasm(
 			[]wasmImport{{"env", "proxy_get_log_level", wasmFunc{"i", "i"}}}, []wasmExport{abi021, allocator}),
 			nil, ""},
-		{"WASI function Envoy lacks", buildWasm(
+		{"WASI function the 2025 profile lacks", buildWasm(
 			[]wasmImport{{"wasi_snapshot_preview1", "fd_filestat_get", wasmFunc{"ii", "i"}}}, []wasmExport{abi021, allocator}),
-			nil, "missing import: wasi_snapshot_preview1.fd_filestat_get"},
+			[]hostsim.Option{hostsim.WithWASI(hostsim.WASI2025)}, "missing import: wasi_snapshot_preview1.fd_filestat_get"},
 		{"the same WASI function with the 2026 profile", buildWasm(
 			[]wasmImport{{"wasi_snapshot_preview1", "fd_filestat_get", wasmFunc{"ii", "i"}}}, []wasmExport{abi021, allocator}),
 			[]hostsim.Option{hostsim.WithWASI(hostsim.WASI2026)}, ""},

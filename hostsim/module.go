@@ -2,6 +2,7 @@ package hostsim
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -33,9 +34,14 @@ type options struct {
 // WithInterpreter runs the module in wazero's interpreter instead of its compiler.
 func WithInterpreter() Option { return func(o *options) { o.interpreter = true } }
 
-// WithWASI selects which set of WASI functions the simulated Envoy provides
-// (default WASI2025: cpp-host before commit 94091cd, as 2025 Envoy releases pin it).
+// WithWASI selects which set of WASI functions the simulated Envoy provides.
+// The default is WASI2026, the cpp-host of Envoy v1.40 (see defaultWASI).
 func WithWASI(p WASIProfile) Option { return func(o *options) { o.wasi = p } }
+
+// defaultWASI is the profile of the Envoy we pin, envoyproxy/envoy:v1.40.0: its
+// MODULE.bazel (1.40.0-dev) takes proxy-wasm-cpp-host 0.0.0-260704-f2db56a.envoy,
+// and f2db56a descends from 94091cd; Envoy's patch to it changes build files only.
+const defaultWASI = WASI2026
 
 // Module is a compiled proxy-wasm module: compile once, instantiate many VMs.
 // A Module is safe for concurrent use; its VMs are not.
@@ -62,7 +68,7 @@ func CompileFile(ctx context.Context, path string, opts ...Option) (*Module, err
 // Compile validates wasm the way Envoy loads a module (ABI version export,
 // import linking, export signatures) and compiles it.
 func Compile(ctx context.Context, wasm []byte, opts ...Option) (*Module, error) {
-	var o options
+	o := options{wasi: defaultWASI}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,7 +95,7 @@ func compile(ctx context.Context, r wazero.Runtime, wasm []byte, o options) (*Mo
 		m.exports = append(m.exports, name)
 	}
 	slices.Sort(m.exports)
-	if m.abi, err = detectABI(compiled); err != nil {
+	if m.abi, err = detectABI(wasm); err != nil {
 		return nil, err
 	}
 	host := hostFunctions(m.abi, o.wasi)
@@ -99,31 +105,96 @@ func compile(ctx context.Context, r wazero.Runtime, wasm []byte, o options) (*Mo
 	if err := checkExports(compiled); err != nil {
 		return nil, err
 	}
+	// Envoy's V8 links a module without an exported memory and then dereferences
+	// a null memory at the first host call that touches it; refuse it up front.
+	if len(compiled.ExportedMemories()) == 0 {
+		return nil, fmt.Errorf("%w: module exports no memory", ErrLoad)
+	}
 	if err := instantiateHost(ctx, r, host); err != nil {
 		return nil, fmt.Errorf("hostsim: %w", err)
 	}
 	return m, nil
 }
 
-func detectABI(c wazero.CompiledModule) (ABIVersion, error) {
-	var found []ABIVersion
-	fns := c.ExportedFunctions()
-	for name, v := range abiVersionExports {
-		if _, ok := fns[name]; ok {
-			found = append(found, v)
-		}
-	}
+// detectABI is cpp-host BytecodeUtil::getAbiVersion: the first function export
+// named proxy_abi_version_* in the export section decides, whatever follows it.
+func detectABI(wasm []byte) (ABIVersion, error) {
+	name, err := firstABIExport(wasm)
 	switch {
-	case len(found) == 1:
-		return found[0], nil
-	case len(found) > 1:
-		// Envoy takes the first in export order; hostsim refuses to guess.
-		return "", fmt.Errorf("%w: module exports several proxy_abi_version_* functions", ErrLoad)
-	}
-	if _, ok := fns[abi010Export]; ok {
+	case err != nil:
+		return "", fmt.Errorf("%w: failed to parse corrupted wasm module: %v", ErrLoad, err)
+	case name == abi010Export:
 		return "", fmt.Errorf("%w: proxy-wasm ABI 0.1.0 is not supported by hostsim", ErrLoad)
+	case name == "":
+		return "", fmt.Errorf("%w: missing or unknown proxy-wasm ABI version", ErrLoad)
 	}
-	return "", fmt.Errorf("%w: missing or unknown proxy-wasm ABI version", ErrLoad)
+	return abiVersionExports[name], nil
+}
+
+// firstABIExport walks the sections of a module wazero has already validated
+// and returns the name of the first ABI version function export, or "".
+func firstABIExport(wasm []byte) (string, error) {
+	const exportSection, functionExport = 7, 0
+	r := wasmReader{b: wasm[min(8, len(wasm)):]} // magic and version
+	for len(r.b) > 0 {
+		id := r.byte()
+		section := wasmReader{b: r.bytes(r.u32())}
+		if id != exportSection {
+			continue
+		}
+		for n := section.u32(); n > 0 && section.err == nil; n-- {
+			name := string(section.bytes(section.u32()))
+			kind := section.byte()
+			section.u32() // index
+			if _, ok := abiVersionExports[name]; (ok || name == abi010Export) && kind == functionExport {
+				return name, section.err
+			}
+		}
+		return "", section.err
+	}
+	return "", r.err
+}
+
+// wasmReader reads LEB128 integers and byte strings; past the end it records
+// an error and yields zeros.
+type wasmReader struct {
+	b   []byte
+	err error
+}
+
+func (r *wasmReader) byte() byte {
+	b := r.bytes(1)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func (r *wasmReader) u32() uint32 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || v > 1<<32-1 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return uint32(v)
+}
+
+func (r *wasmReader) bytes(n uint32) []byte {
+	if uint64(n) > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b
+}
+
+func (r *wasmReader) fail() {
+	if r.err == nil {
+		r.err = errors.New("unexpected end of section")
+	}
+	r.b = nil
 }
 
 // link checks every import against what the simulated Envoy registers, with
@@ -157,12 +228,31 @@ func (m *Module) link(host []hostFunc) error {
 	return nil
 }
 
+// checkExports is cpp-host WasmBase::getFunctions: it looks exports up in this
+// order and fails the load at the first one found with another signature.
+// Start functions and the allocator alias are looked up only where cpp-host
+// would call them, so an unused one with a wrong signature does not matter.
 func checkExports(c wazero.CompiledModule) error {
 	fns := c.ExportedFunctions()
-	for name, want := range exportSignatures {
+	lookup := []string{exportInitialize}
+	if _, reactor := fns[exportInitialize]; reactor {
+		lookup = append(lookup, exportMain, exportMainVoid)
+	} else {
+		lookup = append(lookup, exportStart)
+	}
+	lookup = append(lookup, exportMalloc)
+	if _, ok := fns[exportMalloc]; !ok {
+		lookup = append(lookup, exportMemoryAllocate)
+	}
+	lookup = append(lookup, moduleCallbacks...)
+	for _, name := range lookup {
 		def, ok := fns[name]
 		if !ok {
 			continue
+		}
+		want, ok := exportSignatures[name]
+		if !ok {
+			want = otherCallbackSignatures[name]
 		}
 		if got := signature(def.ParamTypes(), def.ResultTypes()); got != want {
 			return fmt.Errorf("%w: bad function signature for: %s, want: %s, but the module exports: %s",
@@ -176,6 +266,39 @@ func checkExports(c wazero.CompiledModule) error {
 		}
 	}
 	return nil
+}
+
+// moduleCallbacks is cpp-host FOR_ALL_MODULE_FUNCTIONS, then the ABI 0.2.x
+// headers callbacks and proxy_on_foreign_function (include/proxy-wasm/wasm.h,
+// src/wasm.cc getFunctions).
+var moduleCallbacks = []string{
+	"proxy_validate_configuration", exportVMStart, exportConfigure, exportTick, exportContextCreate,
+	"proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data",
+	"proxy_on_downstream_connection_close", "proxy_on_upstream_connection_close",
+	exportRequestBody, exportRequestTrailers, "proxy_on_request_metadata",
+	exportResponseBody, exportResponseTrailers, "proxy_on_response_metadata",
+	exportHTTPCallResponse, "proxy_on_grpc_receive", "proxy_on_grpc_close",
+	"proxy_on_grpc_receive_initial_metadata", "proxy_on_grpc_receive_trailing_metadata",
+	exportQueueReady, exportDone, exportLog, exportDelete,
+	exportRequestHeaders, exportResponseHeaders, "proxy_on_foreign_function",
+}
+
+// otherCallbackSignatures are the callbacks Envoy checks at load that hostsim
+// never calls (network filters, gRPC, metadata), as cpp-host's WasmCall* types.
+var otherCallbackSignatures = map[string]string{
+	"proxy_validate_configuration":            "ii->i",
+	"proxy_on_new_connection":                 "i->i",
+	"proxy_on_downstream_data":                "iii->i",
+	"proxy_on_upstream_data":                  "iii->i",
+	"proxy_on_downstream_connection_close":    "ii->",
+	"proxy_on_upstream_connection_close":      "ii->",
+	"proxy_on_request_metadata":               "ii->i",
+	"proxy_on_response_metadata":              "ii->i",
+	"proxy_on_grpc_receive":                   "iii->",
+	"proxy_on_grpc_close":                     "iii->",
+	"proxy_on_grpc_receive_initial_metadata":  "iii->",
+	"proxy_on_grpc_receive_trailing_metadata": "iii->",
+	"proxy_on_foreign_function":               "iii->",
 }
 
 func signature(params, results []api.ValueType) string {

@@ -77,6 +77,11 @@ type PluginConfig struct {
 	// each handler answers the calls to its cluster, on its own goroutine. A call
 	// to any other name is BadArgument, as in Envoy (httpcall.go).
 	Clusters map[string]http.Handler
+	// CallResponseLimit is the most response body bytes an HTTP call may
+	// bring back (Envoy's runtime http.async_response_buffer_limit); zero
+	// means Envoy's default, DefaultCallResponseLimit. A longer body fails
+	// the call.
+	CallResponseLimit int
 }
 
 // LogEntry is one message the module logged through proxy_log or wrote to
@@ -189,11 +194,7 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostsim: instantiate: %w", err)
 	}
-	vm.mod, vm.mem = mod, mod.Memory()
-	if vm.mem == nil {
-		_ = mod.Close(ctx)
-		return nil, fmt.Errorf("%w: module exports no memory", ErrLoad)
-	}
+	vm.mod, vm.mem = mod, mod.Memory() // Compile refused modules without one
 	vm.bindExports()
 	if err := vm.start(); err != nil {
 		return vm, err
@@ -227,13 +228,14 @@ func (vm *VM) bindExports() {
 func (vm *VM) start() error {
 	vm.restrict = restrictStart
 	if init := vm.mod.ExportedFunction(exportInitialize); init != nil {
-		if vm.callVoid(init, exportInitialize) {
-			if main := vm.mod.ExportedFunction(exportMain); main != nil {
-				vm.stack[0], vm.stack[1] = 0, 0
-				vm.call(main, exportMain)
-			} else if mainVoid := vm.mod.ExportedFunction(exportMainVoid); mainVoid != nil {
-				vm.call(mainVoid, exportMainVoid)
-			}
+		// cpp-host startVm calls main even when _initialize trapped: the
+		// failure is only looked at afterwards.
+		vm.callVoid(init, exportInitialize)
+		if main := vm.mod.ExportedFunction(exportMain); main != nil {
+			vm.stack[0], vm.stack[1] = 0, 0
+			vm.call(main, exportMain)
+		} else if mainVoid := vm.mod.ExportedFunction(exportMainVoid); mainVoid != nil {
+			vm.call(mainVoid, exportMainVoid)
 		}
 	} else if start := vm.mod.ExportedFunction(exportStart); start != nil {
 		vm.callVoid(start, exportStart)

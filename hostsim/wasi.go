@@ -7,17 +7,19 @@ import (
 )
 
 // WASIProfile is the set of WASI functions the simulated Envoy links, which
-// depends on the proxy-wasm-cpp-host version Envoy pins.
+// depends on the proxy-wasm-cpp-host version Envoy pins. Compile uses WASI2026
+// unless WithWASI says otherwise.
 type WASIProfile int
 
 const (
-	// WASI2025 is cpp-host before commit 94091cd (April 2026), as pinned by the Envoy
-	// releases of 2025 (e.g. cpp-host beb8a4e): 18 functions; poll_oneoff fails with
-	// ENOSYS, which the Go runtime turns into a fatal error when it sleeps.
+	// WASI2025 is cpp-host before commit 94091cd (April 2026), e.g. beb8a4e of
+	// January 2026: 18 functions; poll_oneoff fails with ENOSYS, which the Go
+	// runtime turns into a fatal error when it sleeps.
 	WASI2025 WASIProfile = iota
-	// WASI2026 is cpp-host from 94091cd ("add all wasi hostcalls used by Go SDK"):
-	// every WASI preview1 function Go's syscall package imports, poll_oneoff succeeds
-	// with no events, and more of them may run during start-up and malloc.
+	// WASI2026 is cpp-host from 94091cd ("add all wasi hostcalls used by Go SDK"),
+	// as in Envoy v1.40 (cpp-host f2db56a): every WASI preview1 function Go's syscall
+	// package imports, poll_oneoff succeeds with no events, and more of them may run
+	// during start-up and malloc. The default.
 	WASI2026
 )
 

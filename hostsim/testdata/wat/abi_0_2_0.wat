@@ -1,0 +1,5 @@
+;; ABI 0.2.0.
+(module
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_0"))
+  (func (export "malloc") (param i32) (result i32) (i32.const 1024)))
