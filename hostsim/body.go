@@ -43,7 +43,21 @@ func (s *Stream) holdHeaders(resp bool, status uint32) {
 	s.held[i] = 0
 	if status == headersStopAllIterationAndBuffer || status == headersStopAllIterationAndWatermark {
 		s.held[i] = uint8(status)
+		s.streaming[i] = status == headersStopAllIterationAndWatermark // handleDataIfStopAll
 	}
+}
+
+// overHighWatermark reports flow control on direction i: the filter manager
+// buffers a body held for a watermark status in a WatermarkBuffer whose high
+// watermark is the buffer limit; past it requestDataTooLarge /
+// responseDataTooLarge see decoder/encoder_filters_streaming_ and call
+// onDecoderFilterAboveWriteBufferHighWatermark / onEncoderFilterAbove...,
+// which read-disable the downstream connection or the upstream stream
+// (filter_manager.cc, conn_manager_impl.cc, router.cc) rather than answer 413
+// or 500. Reading resumes once the buffer drains below half the limit, which
+// here is when the body leaves.
+func (s *Stream) overHighWatermark(i int) bool {
+	return s.streaming[i] && len(s.parked[i]) > s.bufferLimit()
 }
 
 // skipBody reports whether Envoy would not call the module with this chunk and
@@ -63,7 +77,9 @@ func (s *Stream) skipBody(resp bool, chunk []byte) (Result, bool) {
 		if s.held[i] == headersStopAllIterationAndBuffer && len(s.parked[i]) > s.bufferLimit() {
 			s.payloadTooLarge(resp)
 		}
-		return s.result(Result{}), true
+		r := s.result(Result{})
+		r.Backpressure = s.overHighWatermark(i)
+		return r, true
 	}
 	return Result{}, false
 }
@@ -140,8 +156,9 @@ func (s *Stream) trailersCallback(resp bool, h Headers) (Result, error) {
 		}
 		vm.stopIteration = false
 	}
-	r = s.afterCallback(r)
+	r, own := s.afterCallback(r), s.continueRequested[i]
 	s.notePause(resp, pausedInTrailers, r)
+	r = s.continueOwnCallback(resp, pausedInTrailers, own, r)
 	if r.Continue {
 		s.trailersVisible[i] = false
 		// A body the module buffered leaves before the trailers.

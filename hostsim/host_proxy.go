@@ -56,7 +56,8 @@ func (vm *VM) proxyGetLogLevel(s []uint64) {
 }
 
 func (vm *VM) proxyGetStatus(s []uint64) {
-	if !vm.writeU32(uint32(s[0]), 0) || !vm.copyOut(nil, uint32(s[1]), uint32(s[2])) {
+	st := vm.callStatus() // httpcall.go
+	if !vm.writeU32(uint32(s[0]), uint32(st.code)) || !vm.copyOutString(st.message, uint32(s[1]), uint32(s[2])) {
 		vm.misuse(s, "proxy_get_status", StatusInvalidMemoryAccess, "return pointers are outside memory")
 		return
 	}
@@ -108,7 +109,7 @@ func (vm *VM) proxyContinueStream(s []uint64) {
 		return
 	}
 	if c := vm.target(); c != nil && t <= StreamResponse {
-		c.continueRequested = true
+		c.continueRequested[direction(t == StreamResponse)] = true
 		if c != vm.current { // from outside the stream's own callbacks: resume.go
 			c.askResume(t == StreamResponse)
 		}
@@ -128,6 +129,7 @@ func (vm *VM) proxyCloseStream(s []uint64) {
 	}
 	if c := vm.target(); c != nil && t <= StreamResponse {
 		c.reset = true
+		c.noteClose() // stream.go
 	}
 	ok(s)
 }

@@ -1,10 +1,11 @@
 package hostsim
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -56,7 +57,24 @@ type asyncState struct {
 	// queueReady lists proxy_on_queue_ready notices for this VM; guarded by the
 	// module's sharedQueues.mu because other VMs enqueue.
 	queueReady []queueNotice
+	// status is what proxy_get_status reads, per root context (Envoy's
+	// Context::status_code_ and status_message_); absent is (0, "").
+	status map[*Plugin]callStatus
 }
+
+type callStatus struct {
+	code    Status
+	message string
+}
+
+// DefaultCallResponseLimit is the most response body bytes Envoy's async client
+// buffers for an HTTP call (async_client_impl.h kBufferLimitForResponse, runtime
+// key http.async_response_buffer_limit); a longer body fails the call.
+const DefaultCallResponseLimit = 32 << 20
+
+// callFailedMessage is the proxy_get_status message while the response callback
+// of a failed call runs (context.cc Context::onHttpCallFailure).
+const callFailedMessage = "reset"
 
 // httpCall is one call in flight: its handler runs on its own goroutine from
 // the moment the module makes the call.
@@ -70,7 +88,7 @@ type httpCall struct {
 	ctx      context.Context // the request's: ends at the deadline, or once the module has the response
 	cancel   context.CancelFunc
 	w        *callResponseWriter
-	panicked any
+	panicked bool
 }
 
 // httpCallResponse is what the module can read during proxy_on_http_call_response.
@@ -130,7 +148,7 @@ func (vm *VM) proxyHTTPCall(s []uint64) {
 
 	vm.async.lastCallToken += calloutIncrement
 	c := &httpCall{token: vm.async.lastCallToken, root: vm.targetPlugin(), cluster: upstream, done: make(chan struct{}),
-		w: &callResponseWriter{header: http.Header{}}}
+		w: &callResponseWriter{header: http.Header{}, limit: vm.callResponseLimit()}}
 	if timeoutMS > 0 { // 0 means no timeout
 		c.deadline = time.Now().Add(time.Duration(timeoutMS) * time.Millisecond)
 		c.ctx, c.cancel = context.WithDeadline(context.Background(), c.deadline)
@@ -174,14 +192,30 @@ func callRequest(method, path, authority string, headers headerMap, body []byte,
 	return req
 }
 
+// serve runs the handler. A panic (http.ErrAbortHandler included) is what a
+// Go server turns into a reset of the stream, so it fails the call instead of
+// the host.
 func (c *httpCall) serve(h http.Handler, req *http.Request) {
 	defer close(c.done)
-	defer func() { c.panicked, c.finished = recover(), time.Now() }()
+	defer func() {
+		c.panicked, c.finished = recover() != nil, time.Now()
+		c.w.closeHijacked()
+	}()
 	h.ServeHTTP(c.w, req)
 }
 
+func (vm *VM) callResponseLimit() int {
+	if l := vm.cfg.CallResponseLimit; l > 0 {
+		return l
+	}
+	return DefaultCallResponseLimit
+}
+
 // await waits for the handler, or until the call's timeout, whichever comes
-// first; a handler that finished after its deadline timed out too.
+// first; a handler that finished after its deadline timed out too. It returns
+// nil for a call Envoy's async client fails (onFailure): the handler panicked
+// or hijacked the connection (the upstream stream is reset), or the body went
+// over the response buffer limit (ExceedResponseBufferLimit).
 func (c *httpCall) await() *httpCallResponse {
 	defer c.cancel()
 	finished := false
@@ -203,8 +237,8 @@ func (c *httpCall) await() *httpCallResponse {
 		r.headers.add("content-type", "text/plain")
 		return r
 	}
-	if c.panicked != nil {
-		panic(fmt.Sprintf("hostsim: handler of cluster %q panicked: %v", c.cluster, c.panicked))
+	if c.panicked || c.w.hijacked != nil || c.w.overLimit {
+		return nil
 	}
 	return c.w.response()
 }
@@ -217,6 +251,28 @@ type callResponseWriter struct {
 	status      int
 	body        bytes.Buffer
 	wroteHeader bool
+	limit       int  // response buffer limit
+	overLimit   bool // the body went over it: the rest is dropped, as Envoy drains it
+	hijacked    net.Conn
+}
+
+// Hijack hands the handler a connection whose other end is already closed
+// (reads see EOF, writes fail): Envoy's codec gets no response it could use,
+// so the call fails as a reset once the handler returns.
+func (w *callResponseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked != nil {
+		return nil, nil, http.ErrHijacked
+	}
+	conn, peer := net.Pipe()
+	peer.Close()
+	w.hijacked = conn
+	return conn, bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn)), nil
+}
+
+func (w *callResponseWriter) closeHijacked() {
+	if w.hijacked != nil {
+		w.hijacked.Close()
+	}
 }
 
 func (w *callResponseWriter) Header() http.Header { return w.header }
@@ -230,6 +286,10 @@ func (w *callResponseWriter) WriteHeader(code int) {
 
 func (w *callResponseWriter) Write(b []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
+	if w.overLimit || w.body.Len()+len(b) > w.limit {
+		w.overLimit = true
+		return len(b), nil
+	}
 	return w.body.Write(b)
 }
 
@@ -299,7 +359,11 @@ func (vm *VM) deliverPending() {
 		if len(vm.async.calls) > 0 {
 			c := vm.async.calls[0]
 			vm.async.calls = vm.async.calls[1:]
-			vm.deliverHTTPCallResponse(c.root, c.token, c.await())
+			if r := c.await(); r != nil {
+				vm.deliverHTTPCallResponse(c.root, c.token, r)
+			} else {
+				vm.deliverHTTPCallFailure(c.root, c.token)
+			}
 		} else if n, found := vm.nextQueueNotice(); found {
 			vm.deliverQueueReady(n)
 		} else {
@@ -332,6 +396,31 @@ func (vm *VM) deliverHTTPCallResponse(root *Plugin, token uint32, r *httpCallRes
 	vm.async.response = nil
 }
 
+// deliverHTTPCallFailure is Envoy's Context::onHttpCallFailure: the root
+// context's status becomes BrokenConnection with the message "reset" (for a
+// reset and for a response over the buffer limit alike), then
+// proxy_on_http_call_response(root id, token, 0, 0, 0) runs with no response
+// maps or body; after it the message is cleared but the code stays, as Envoy
+// resets only the message.
+func (vm *VM) deliverHTTPCallFailure(root *Plugin, token uint32) {
+	fn := vm.mod.ExportedFunction(exportHTTPCallResponse)
+	if fn == nil || root.state == pluginDeleted {
+		return
+	}
+	if vm.async.status == nil {
+		vm.async.status = map[*Plugin]callStatus{}
+	}
+	vm.async.status[root] = callStatus{StatusBrokenConnection, callFailedMessage}
+	vm.stack[0], vm.stack[1] = uint64(root.rootID), uint64(token)
+	vm.stack[2], vm.stack[3], vm.stack[4] = 0, 0, 0
+	vm.callRoot(root, fn, exportHTTPCallResponse)
+	vm.async.status[root] = callStatus{code: StatusBrokenConnection}
+}
+
+// callStatus is Context::getStatus of the calling (or effective) context's
+// root context, as cpp-host get_status reads it.
+func (vm *VM) callStatus() callStatus { return vm.async.status[vm.targetPlugin()] }
+
 // encodeLocalReplies sends the local replies a delivered callback made for a
 // stream (with proxy_set_effective_context), as Envoy runs them after the call.
 func (vm *VM) encodeLocalReplies() {
@@ -355,14 +444,15 @@ func (s *Stream) afterCallback(r Result) Result {
 	if s.mode != streamNormal {
 		return r
 	}
-	s.continueRequested = false
+	own := s.continueRequested
+	s.continueRequested = [2]bool{}
 	s.rs.inCall = true // a continue from here is this call's (resume.go)
 	s.vm.deliverPending()
 	s.rs.inCall = false
-	if !r.Continue && s.continueRequested && s.localReply == nil && !s.isFailed() {
+	if !r.Continue && (s.continueRequested[0] || s.continueRequested[1]) && s.localReply == nil && !s.isFailed() {
 		r.Continue = true
 	}
-	s.continueRequested = r.ContinueRequested
+	s.continueRequested = own
 	return s.result(r)
 }
 

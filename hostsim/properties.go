@@ -53,6 +53,41 @@ type Connection struct {
 	// MTLS reports that the client presented a certificate (connection.mtls);
 	// it counts only with TLSVersion set.
 	MTLS bool
+	// Certificates are the certificates of a TLS connection (nil: none known);
+	// ignored without TLSVersion.
+	Certificates *Certificates
+	// TerminationDetails is connection.termination_details (set when a
+	// network filter closed the connection); empty means none (NotFound).
+	TerminationDetails string
+	// TransportFailureReason is connection.transport_failure_reason (a failed
+	// TLS handshake, say); empty means none (NotFound).
+	TransportFailureReason string
+}
+
+// Certificates are what Envoy's Ssl::ConnectionInfo reports about the two ends
+// of a TLS connection: the subjects as RFC 2253 strings, the SANs in
+// certificate order (properties show only the first, as Envoy does) and the
+// peer certificate's SHA-256 digest in lowercase hex.
+type Certificates struct {
+	SubjectLocal, SubjectPeer string
+	URISANsLocal, URISANsPeer []string
+	DNSSANsLocal, DNSSANsPeer []string
+	SHA256PeerDigest          string
+}
+
+// Upstream is what Envoy's StreamInfo upstreamInfo() knows about the upstream
+// connection a request went out on, readable as upstream.* once the response
+// headers came from upstream.
+type Upstream struct {
+	// LocalAddress is upstream.local_address ("ip:port"); empty: NotFound.
+	LocalAddress string
+	// TransportFailureReason is upstream.transport_failure_reason (empty is
+	// returned as empty, as Envoy does).
+	TransportFailureReason string
+	// TLSVersion is upstream.tls_version; empty means plaintext, where the TLS
+	// attributes are NotFound.
+	TLSVersion   string
+	Certificates *Certificates
 }
 
 // DefaultConnection is the connection of streams when neither
@@ -72,6 +107,8 @@ type Route struct {
 	// headers came from upstream (the router records the host when its
 	// connection is ready).
 	UpstreamHost string
+	// Upstream is the rest of what upstream.* shows (nil: only the host).
+	Upstream *Upstream
 }
 
 // streamInfo is the part of Envoy's StreamInfo that properties read and that
@@ -368,7 +405,7 @@ func (s *Stream) responseProperty(name string) (property, bool) {
 		}
 		return int64Prop(int64(s.info.responseCode))
 	case "code_details":
-		if s.info.responseCode == 0 {
+		if s.info.responseCode == 0 && s.info.responseDetail == "" {
 			return property{}, false
 		}
 		return stringProp(s.info.responseDetail)
@@ -384,12 +421,62 @@ func (s *Stream) responseProperty(name string) (property, bool) {
 		return headersProperty(nil) // hostsim has no trailers
 	case "flags":
 		return int64Prop(0) // hostsim sets no response flags
+	case "grpc_status":
+		return s.grpcStatusProperty(h)
 	}
 	return property{}, false
 }
 
-// connectionProperty is expr/context.cc ConnectionLookupValues, then the TLS
-// attributes of a TLS connection.
+// grpcStatusProperty is response.grpc_status: Envoy's Grpc::Common::getGrpcStatus
+// over the response trailers, then the response headers (empty maps when the
+// filter does not hold them), then the response code mapped by
+// Grpc::Utility::httpToGrpcStatus (source/common/grpc/common.cc, status.cc).
+func (s *Stream) grpcStatusProperty(h *headerMap) (property, bool) {
+	var trailers *headerMap
+	if s.trailersVisible[1] || s.accessLogPhase {
+		trailers = s.trailers[1]
+	}
+	for _, m := range []*headerMap{trailers, h} {
+		if m == nil {
+			continue
+		}
+		if v, found := m.get("grpc-status"); found {
+			// An unparsable or user-defined (above 16) status is InvalidCode, -1.
+			code, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || code > grpcMaximumKnown {
+				return int64Prop(-1)
+			}
+			return int64Prop(int64(code))
+		}
+	}
+	if s.info.responseCode == 0 {
+		return property{}, false
+	}
+	return int64Prop(httpToGrpcStatus(s.info.responseCode))
+}
+
+const grpcMaximumKnown = 16
+
+// httpToGrpcStatus is Grpc::Utility::httpToGrpcStatus, after the gRPC spec's
+// HTTP to gRPC status mapping.
+func httpToGrpcStatus(code int) int64 {
+	switch code {
+	case 400:
+		return 13 // Internal
+	case 401:
+		return 16 // Unauthenticated
+	case 403:
+		return 7 // PermissionDenied
+	case 404:
+		return 12 // Unimplemented
+	case 429, 502, 503, 504:
+		return 14 // Unavailable
+	}
+	return 2 // Unknown
+}
+
+// connectionProperty is expr/context.cc ConnectionWrapper, then the TLS
+// attributes of a TLS connection (extractSslInfo).
 func (s *Stream) connectionProperty(name string) (property, bool) {
 	conn := s.info.conn
 	switch name {
@@ -399,20 +486,86 @@ func (s *Stream) connectionProperty(name string) (property, bool) {
 		return stringProp(conn.ServerName)
 	case "id":
 		return uint64Prop(conn.ID)
-	case "tls_version":
-		if conn.TLSVersion != "" {
-			return stringProp(conn.TLSVersion)
+	case "termination_details":
+		return optionalString(conn.TerminationDetails)
+	case "transport_failure_reason":
+		return optionalString(conn.TransportFailureReason)
+	}
+	if conn.TLSVersion == "" {
+		return property{}, false
+	}
+	return tlsProperty(conn.TLSVersion, conn.Certificates, name)
+}
+
+// upstreamProperty is expr/context.cc UpstreamWrapper: nothing before the
+// response headers came from upstream (hostsim's stand-in for upstreamInfo()
+// being set), the host's address and port, the local address, the transport
+// failure reason, then the TLS attributes of a TLS upstream connection.
+func (s *Stream) upstreamProperty(name string) (property, bool) {
+	r := s.info.route
+	if r == nil || !s.info.upstreamSeen || r.UpstreamHost == "" && r.Upstream == nil {
+		return property{}, false
+	}
+	switch name {
+	case "address", "port":
+		return peerProperty(r.UpstreamHost, name)
+	}
+	u := r.Upstream
+	if u == nil {
+		u = &Upstream{}
+	}
+	switch name {
+	case "local_address":
+		return optionalString(u.LocalAddress)
+	case "transport_failure_reason":
+		return stringProp(u.TransportFailureReason)
+	}
+	if u.TLSVersion == "" {
+		return property{}, false
+	}
+	return tlsProperty(u.TLSVersion, u.Certificates, name)
+}
+
+// tlsProperty is expr/context.cc extractSslInfo: the version and subjects as
+// they are (empty too), the first SAN of each list and the digest only when
+// there is one.
+func tlsProperty(version string, c *Certificates, name string) (property, bool) {
+	if c == nil {
+		c = &Certificates{}
+	}
+	first := func(sans []string) (property, bool) {
+		if len(sans) == 0 {
+			return property{}, false
 		}
+		return stringProp(sans[0])
+	}
+	switch name {
+	case "tls_version":
+		return stringProp(version)
+	case "subject_local_certificate":
+		return stringProp(c.SubjectLocal)
+	case "subject_peer_certificate":
+		return stringProp(c.SubjectPeer)
+	case "uri_san_local_certificate":
+		return first(c.URISANsLocal)
+	case "uri_san_peer_certificate":
+		return first(c.URISANsPeer)
+	case "dns_san_local_certificate":
+		return first(c.DNSSANsLocal)
+	case "dns_san_peer_certificate":
+		return first(c.DNSSANsPeer)
+	case "sha256_peer_certificate_digest":
+		return optionalString(c.SHA256PeerDigest)
 	}
 	return property{}, false
 }
 
-// upstreamProperty is expr/context.cc UpstreamLookupValues for the host address.
-func (s *Stream) upstreamProperty(name string) (property, bool) {
-	if s.info.route == nil || s.info.route.UpstreamHost == "" || !s.info.upstreamSeen {
+// optionalString is an attribute Envoy returns only when set.
+func optionalString(v string) (property, bool) {
+	if v == "" {
 		return property{}, false
 	}
-	return peerProperty(s.info.route.UpstreamHost, name)
+	return stringProp(v)
 }
 
 // peerProperty is expr/context.cc PeerWrapper: the address as Envoy prints it

@@ -17,6 +17,9 @@ const (
 	pausedInHeaders
 	pausedInBody
 	pausedInTrailers
+	// holdingBody: the headers left, but a headers StopAll still holds the
+	// body and trailers (continueOwnCallback).
+	holdingBody
 )
 
 // resumeState is a stream's pause bookkeeping, per direction.
@@ -85,11 +88,16 @@ func (s *Stream) resume(resp bool) {
 	i := direction(resp)
 	phase := s.rs.paused[i]
 	s.rs.paused[i], s.rs.asked[i] = notPaused, false
-	s.continueRequested = false // the continue that asked for this resume
+	s.continueRequested = [2]bool{} // the continue that asked for this resume
 	if s.closed || s.reset || s.localReply != nil || s.isFailed() {
 		return
 	}
 	res := Result{Continue: true}
+	if phase == holdingBody {
+		s.held[i] = 0
+		s.rs.resumes = append(s.rs.resumes, Resume{Response: resp, Result: s.releaseHeld(resp, res)})
+		return
+	}
 	if phase == pausedInHeaders {
 		stopAll := s.held[i] != 0
 		s.held[i] = 0
@@ -116,8 +124,9 @@ func (s *Stream) resume(resp bool) {
 }
 
 // releaseHeld hands what a headers StopAll held to the module: the buffered
-// body as one chunk (end of stream unless trailers follow), then the trailers,
-// as Envoy's doData/doTrailers from the current filter.
+// body as one chunk, end of stream only if the stream ended without trailers
+// (doData(observedEndStream() && !had_trailers)), then the trailers, as
+// Envoy's doData/doTrailers from the current filter.
 func (s *Stream) releaseHeld(resp bool, res Result) Result {
 	i := direction(resp)
 	body, ended := s.parked[i], s.rs.ended[i]
@@ -127,7 +136,7 @@ func (s *Stream) releaseHeld(resp bool, res Result) Result {
 		if !resp { // bodyCallback counts the chunk again
 			s.info.bytesReceived -= uint64(len(body))
 		}
-		r, _ := s.bodyCallback(resp, body, trailers == nil)
+		r, _ := s.bodyCallback(resp, body, ended && trailers == nil)
 		res.Continue, res.LocalReply, res.Reset, res.Trailers = r.Continue, r.LocalReply, r.Reset, r.Trailers
 		if r.Continue {
 			res.Body = r.Body
@@ -141,4 +150,38 @@ func (s *Stream) releaseHeld(resp bool, res Result) Result {
 		}
 	}
 	return s.result(res)
+}
+
+// continueOwnCallback is a proxy_continue_stream a callback made for its own
+// direction. Envoy defers continueDecoding/continueEncoding to after the VM
+// call (context.cc continueStream, addAfterVmCallAction), but cpp-host runs
+// those actions as the callback returns (DeferAfterCallActions in
+// src/context.cc), before the filter manager has seen the callback's status.
+// commonContinue (filter_manager.cc) then sends on what the filter manager
+// holds, from the next filter on: the headers, or the buffered body and the
+// trailers. A body chunk is in that buffer only when it joined a
+// StopIterationAndBuffer buffer (Envoy context.cc decodeData adds it before the
+// call), so own is false for any other body chunk. The status applied
+// afterwards stops nothing that already left, but a headers StopAll leaves the
+// filter stopped: the body and trailers wait, without calling the module, for
+// another continue. After a Continue status nothing was held (debug builds of
+// Envoy assert there; release builds run the later filters a second time).
+func (s *Stream) continueOwnCallback(resp bool, phase pausePhase, own bool, r Result) Result {
+	i := direction(resp)
+	if !own || r.Continue || r.LocalReply != nil || r.Reset || s.isFailed() {
+		return r
+	}
+	r.Continue = true
+	s.rs.paused[i] = notPaused
+	if phase == pausedInHeaders {
+		if resp {
+			s.respVisible, s.respSent = false, true
+		} else {
+			s.reqVisible = false
+		}
+		if s.held[i] != 0 {
+			s.rs.paused[i] = holdingBody
+		}
+	}
+	return r
 }

@@ -13,6 +13,10 @@ import (
 // VM has failed and fail_open is false (context.cc FailStreamResponseDetails).
 const FailStreamDetails = "wasm_fail_stream"
 
+// CloseStreamDetails is the response code details proxy_close_stream gives a
+// stream that has none yet (context.cc CloseStreamResponseDetails).
+const CloseStreamDetails = "wasm_close_stream"
+
 // grpcUnavailable is the gRPC status of that 503.
 const grpcUnavailable = 14
 
@@ -41,9 +45,17 @@ type Result struct {
 	// (proxy_close_stream), or a response outgrew the buffer limit after its
 	// headers left. The filter is called no more, but for Close.
 	Reset bool
-	// ContinueRequested reports a proxy_continue_stream call during the callback;
-	// hostsim does not resume the stream on it. A continue from a later callback
-	// does resume it: see Stream.Resumes.
+	// Backpressure reports that the body this direction holds for a
+	// ...AndWatermark status is over the buffer limit (its high watermark):
+	// Envoy then stops reading from the sending peer (downstream for the
+	// request, upstream for the response) until the filter continues, instead
+	// of failing the stream. hostsim still accepts chunks; a caller playing the
+	// peer should stop sending them.
+	Backpressure bool
+	// ContinueRequested reports a proxy_continue_stream (request or response)
+	// made during the callback itself. Envoy runs it right after the callback,
+	// before it applies the callback's status (resume.go continueOwnCallback);
+	// a continue from a later callback resumes the stream: see Stream.Resumes.
 	ContinueRequested bool
 }
 
@@ -101,14 +113,15 @@ type Stream struct {
 	trailers        [2]*headerMap
 	trailersVisible [2]bool
 	respSent        bool
-	respReplaced    bool // a direct 500 replaced the response: the filter sees no more of it
+	respReplaced    bool    // a direct local reply replaced the response: the filter sees no more of it
+	streaming       [2]bool // the body is held for a watermark status (decoder/encoder_filters_streaming_)
 
 	localReply        *LocalReply
 	replyEncoded      bool
 	failureReplySent  bool
 	streamFailed      bool
 	reset             bool
-	continueRequested bool
+	continueRequested [2]bool     // proxy_continue_stream per direction during the running callback
 	info              streamInfo  // what properties read (properties.go)
 	rs                resumeState // resume.go
 }
@@ -186,7 +199,7 @@ func (s *Stream) encodeLocalReply() {
 		}
 	}
 	if s.hasResp {
-		r.Headers = h.snapshot()
+		s.sendDirectLocalReply(r, h)
 		return
 	}
 	// Detached while the module sees it; a second local reply from there is dropped.
@@ -204,6 +217,30 @@ func (s *Stream) encodeLocalReply() {
 	}
 	s.localReply = r
 	r.Headers = s.resp.snapshot()
+}
+
+// sendDirectLocalReply is Envoy's FilterManager::sendLocalReply once the
+// response has started (filter_manager.cc): while its headers have not gone
+// downstream, the reply replaces the response and goes straight to the codec,
+// past the filters (sendDirectLocalReply), so the module does not see it and
+// sees no more of the upstream response; after that the stream can only be
+// reset. Either way the stream info takes the reply's code and details.
+func (s *Stream) sendDirectLocalReply(r *LocalReply, h headerMap) {
+	s.info.responseCode, s.info.responseDetail = r.Status, r.Details
+	if s.respSent {
+		s.localReply, s.reset = nil, true
+		return
+	}
+	r.Headers = h.snapshot()
+	s.respReplaced = true
+}
+
+// noteClose is Context::closeStream's setResponseCodeDetails, made only when
+// the stream has no details yet (only a response code comes with them here).
+func (s *Stream) noteClose() {
+	if s.info.responseCode == 0 && s.info.responseDetail == "" {
+		s.info.responseDetail = CloseStreamDetails
+	}
 }
 
 func (s *Stream) setLocalReply(r *LocalReply) {
@@ -228,12 +265,13 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Result, error) {
 	s.onCreate()
 	s.reqVisible = true
 	r := s.headersCallback(s.vm.fns.requestHeaders, exportRequestHeaders, len(s.req.entries), endOfStream)
-	r = s.afterCallback(r)
+	r, own := s.afterCallback(r), s.continueRequested[0]
 	if r.Continue {
 		s.reqVisible = false
 		s.held[0] = 0
 	}
 	s.notePause(false, pausedInHeaders, r)
+	r = s.continueOwnCallback(false, pausedInHeaders, own, r)
 	r.Headers = s.req.snapshot()
 	return r, nil
 }
@@ -259,12 +297,13 @@ func (s *Stream) ResponseHeaders(h Headers, endOfStream bool) (Result, error) {
 	}
 	s.respVisible = true
 	r := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(s.resp.entries), endOfStream)
-	r = s.afterCallback(r)
+	r, own := s.afterCallback(r), s.continueRequested[1]
 	if r.Continue {
 		s.respVisible = false
 		s.held[1], s.respSent = 0, true
 	}
 	s.notePause(true, pausedInHeaders, r)
+	r = s.continueOwnCallback(true, pausedInHeaders, own, r)
 	r.Headers = s.resp.snapshot()
 	return r, nil
 }
@@ -328,7 +367,8 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 	if resp {
 		i, fn, name = 1, vm.fns.responseBody, exportResponseBody
 	}
-	if s.buffering[i] {
+	joined := s.buffering[i] // the chunk joins the filter manager's buffer before the call
+	if joined {
 		s.bodies[i] = append(s.bodies[i], chunk...)
 	} else {
 		s.bodies[i] = append(s.bodies[i][:0], chunk...)
@@ -358,6 +398,9 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 				status = dataStopIterationNoBuffer
 			}
 			s.buffering[i] = status == dataStopIterationAndBuffer
+			if s.buffering[i] || status == dataStopIterationAndWatermark {
+				s.streaming[i] = !s.buffering[i] // filter_manager.cc commonHandleAfterDataCallback
+			}
 			switch {
 			case s.buffering[i] && len(s.bodies[i]) > s.bufferLimit():
 				s.payloadTooLarge(resp)
@@ -371,12 +414,16 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 		}
 		vm.stopIteration = false
 	}
-	r = s.afterCallback(r)
+	r, own := s.afterCallback(r), s.continueRequested[i]
 	s.notePause(resp, pausedInBody, r)
+	// A continue of its own sends on what the filter manager buffered by then,
+	// which holds this chunk only when it joined the buffer (resume.go).
+	r = s.continueOwnCallback(resp, pausedInBody, own && joined, r)
 	r.Body = append(append([]byte(nil), s.parked[i]...), s.bodies[i]...)
 	if r.Continue {
 		s.forwardBody(resp)
 	}
+	r.Backpressure = s.overHighWatermark(i)
 	if s.trailers[i] != nil {
 		r.Trailers = s.trailers[i].snapshot()
 	}
@@ -385,7 +432,7 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 
 // run calls a stream callback and then Envoy's deferred after-call actions.
 func (s *Stream) run(fn api.Function, name string) (uint64, bool) {
-	s.continueRequested = false
+	s.continueRequested = [2]bool{}
 	return s.vm.callIn(s, fn, name)
 }
 
@@ -396,7 +443,7 @@ func (s *Stream) result(r Result) Result {
 		r.Continue = false
 	}
 	r.Reset = s.reset
-	r.ContinueRequested = s.continueRequested
+	r.ContinueRequested = s.continueRequested[0] || s.continueRequested[1]
 	return r
 }
 
