@@ -5,8 +5,10 @@ WASM          := build/secretgate.wasm
 ARGS          ?=
 BENCHTIME     ?= 1s
 FUZZTIME      ?= 30s
+# The OCI image `make image` builds for Istio's WasmPlugin (an oci:// URL).
+IMAGE         ?= ghcr.io/secretgate/secretgate:dev
 
-.PHONY: build run test bench fuzz check clean
+.PHONY: build run test bench fuzz check wat e2e image push clean
 
 ## build: compile the proxy-wasm module (standard Go, WASI reactor) to build/secretgate.wasm
 build:
@@ -41,6 +43,22 @@ check:
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./plugin/ ./policies/
 	$(GO) mod tidy -diff
+
+## e2e: the docker compose suite against Envoy v1.40.0 with the module (needs Docker with compose, and curl)
+e2e: build
+	GO=$(GO) sh e2e/run.sh
+
+## image: build the module and an OCI image of it for Istio (e2e/image/Dockerfile); needs Docker
+image: build
+	docker build --platform linux/amd64 -f e2e/image/Dockerfile -t $(IMAGE) .
+
+## push: push IMAGE to its registry (docker login first)
+push: image
+	docker push $(IMAGE)
+
+## wat: rebuild hostsim/testdata/wat/*.wasm from their .wat sources (needs wabt's wat2wasm)
+wat:
+	for f in hostsim/testdata/wat/*.wat; do wat2wasm --output="$${f%.wat}.wasm" "$$f" || exit 1; done
 
 clean:
 	rm -rf build
