@@ -512,7 +512,7 @@ func (vm *VM) proxyIncrementMetric(s []uint64) {
 	case t == MetricCounter && offset <= 0:
 		vm.misuse(s, fn, StatusBadArgument, "counter offset %d is not positive", offset)
 	default:
-		m.Value += uint64(offset) // a negative gauge offset wraps like Envoy's Gauge::sub
+		vm.metrics.add(m, uint64(offset))
 		ok(s)
 	}
 }
@@ -525,15 +525,7 @@ func (vm *VM) proxyRecordMetric(s []uint64) {
 		vm.misuse(s, fn, StatusNotFound, "unknown metric id %d", id)
 		return
 	}
-	switch t {
-	case MetricCounter:
-		m.Value += value
-	case MetricGauge:
-		m.Value = value
-	case MetricHistogram:
-		m.Samples = append(m.Samples, value)
-		m.Value = uint64(len(m.Samples))
-	}
+	vm.metrics.record(m, t, value)
 	ok(s)
 }
 
@@ -546,7 +538,7 @@ func (vm *VM) proxyGetMetric(s []uint64) {
 		vm.misuse(s, fn, StatusBadArgument, "metric %d is not a counter or gauge", id)
 	case m == nil:
 		vm.misuse(s, fn, StatusNotFound, "unknown metric id %d", id)
-	case !vm.writeU64(uint32(s[1]), m.Value):
+	case !vm.writeU64(uint32(s[1]), vm.metrics.value(m)):
 		vm.misuse(s, fn, StatusInvalidMemoryAccess, "return_value %d is outside memory", uint32(s[1]))
 	default:
 		ok(s)

@@ -118,6 +118,9 @@ func TestAddPluginSharesTheVM(t *testing.T) {
 		"create 1 0",
 		"vm_start size=5 status=0 config=vmcfg",
 		"configure size=3 status=0 config=cfg",
+		"create 1 0", // the canary, a throwaway instance (VM.canary)
+		"vm_start size=5 status=0 config=vmcfg",
+		"configure size=6 status=0 config=second",
 		"create 2 0",
 		"vm_start size=5 status=0 config=vmcfg",
 		"configure size=6 status=0 config=second",
@@ -178,6 +181,9 @@ func TestReconfigureWhileAStreamIsOpen(t *testing.T) {
 		"create 2 1",
 		"request_headers n=2 eos=1",
 		"op=root-config stream=2 root=1 config=cfg",
+		"create 1 0", // the canary
+		"vm_start size=5 status=0 config=vmcfg",
+		"configure size=5 status=0 config=cfg-2",
 		"create 3 0",
 		"vm_start size=5 status=0 config=vmcfg",
 		"configure size=5 status=0 config=cfg-2",

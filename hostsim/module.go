@@ -54,6 +54,8 @@ type Module struct {
 	exports  []string
 	shared   sharedData
 	queues   sharedQueues // queues.go
+	stats    statsScope   // metrics.go
+	canaries canaryCache  // plugin.go
 }
 
 // CompileFile reads and compiles the module at path.

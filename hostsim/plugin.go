@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // ErrPluginRemoved is returned by Plugin.Do once the plugin was removed.
@@ -66,19 +67,25 @@ func (c *PluginConfig) key() pluginKey {
 // FailurePolicy, ReloadBackoff and AllowOnHeadersStopIteration are used; the
 // rest stay the VM's.
 //
+// Before that the plugin goes through Envoy's canary (VM.canary): a
+// throwaway instance of the Module runs the same start-up for it first, so
+// the module sees each new plugin twice. When the canary traps or returns
+// false the error wraps ErrVMStart or ErrConfigure and the configuration is
+// rejected: this VM never sees it, does not fail, and its plugins keep
+// serving; the returned plugin is removed. A rejected configure is
+// remembered, so the same key is refused again without calling the module.
+//
 // A plugin with the same key (Name, RootID, Configuration) that is still held,
 // by a configuration or by an open stream, is returned again without calling
 // the module (getOrCreateThreadLocalPlugin finds its live PluginHandle); the
 // other fields of cfg are then ignored, and Remove must be called once per
 // AddPlugin that returned it.
 //
-// When proxy_on_vm_start or proxy_on_configure returns false the error wraps
-// ErrVMStart or ErrConfigure and the configuration is rejected: the VM and
-// its other plugins keep serving, the returned plugin is removed, and adding
-// the same key again fails the same way without calling the module (the
-// canary cache of cpp-host WasmHandleBase::canary). Its root context stays
-// in the VM until the VM closes, as cpp-host leaves it in root_contexts_. A
-// trap in those callbacks fails the VM, as in NewVM.
+// When the canary passed but this VM's proxy_on_vm_start or
+// proxy_on_configure returns false, the error is the same and the plugin is
+// not added; its root context stays in the VM until the VM closes, as
+// cpp-host leaves it in root_contexts_. A trap there fails the VM, as in
+// NewVM.
 func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 	pc := vm.cfg
 	pc.Name, pc.RootID, pc.Configuration = cfg.Name, cfg.RootID, cfg.Configuration
@@ -91,15 +98,16 @@ func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 	if vm.closing {
 		return p, errors.New("hostsim: AddPlugin on a closed VM")
 	}
-	if vm.failed {
-		return p, nil // Envoy adds no root context to a failed VM; streams fail as configured
-	}
-	key := pc.key()
-	if err := vm.rejected[key]; err != nil {
+	// Envoy runs the canary when the configuration arrives, before any
+	// worker looks at its own VM.
+	if err := vm.canary(pc); err != nil {
 		p.removed = true
 		return p, err
 	}
-	if live := vm.livePlugin(key); live != nil {
+	if vm.failed {
+		return p, nil // Envoy adds no root context to a failed VM; streams fail as configured
+	}
+	if live := vm.livePlugin(pc.key()); live != nil {
 		if live.removed {
 			live.removed = false
 		} else {
@@ -108,22 +116,118 @@ func (vm *VM) AddPlugin(_ context.Context, cfg PluginConfig) (*Plugin, error) {
 		return live, nil
 	}
 	step, cause := vm.startRoot(p)
-	if step != nil && !vm.failed {
-		err := fmt.Errorf("%w: %v", step, cause)
-		if vm.rejected == nil {
-			vm.rejected = map[pluginKey]error{}
-		}
-		vm.rejected[key] = err
-		p.removed = true
-		vm.deliverPending()
-		return p, err
-	}
 	var err error
-	if step != nil {
+	switch {
+	case step != nil && !vm.failed:
+		p.removed = true
+		err = fmt.Errorf("%w: %v", step, cause)
+	case step != nil:
 		err = fmt.Errorf("%w: %v", step, vm.failure)
 	}
 	vm.deliverPending()
 	return p, err
+}
+
+// canaryCache is cpp-host's plugin_canary_cache_, which lives in the base
+// Wasm of a vm_key (vm_id, vm configuration and code; the Module is the
+// code): for each plugin key, whether its canary configured. A canary that
+// failed before proxy_on_configure returned is not remembered and runs again
+// next time (WasmHandleBase::canary caches only configure's verdict).
+type canaryCache struct {
+	mu       sync.Mutex
+	verdicts map[canaryKey]error // nil: configured
+}
+
+type canaryKey struct {
+	vmID, vmConfiguration string
+	plugin                pluginKey
+}
+
+func canaryKeyOf(c *PluginConfig) canaryKey {
+	return canaryKey{c.VMID, string(c.VMConfiguration), c.key()}
+}
+
+func (cc *canaryCache) lookup(k canaryKey) (verdict error, found bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	verdict, found = cc.verdicts[k]
+	return verdict, found
+}
+
+// record keeps a verdict when configure gave one: nil, or ErrConfigure.
+func (cc *canaryCache) record(k canaryKey, err error) {
+	if err != nil && !errors.Is(err, ErrConfigure) {
+		return
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.verdicts == nil {
+		cc.verdicts = map[canaryKey]error{}
+	}
+	cc.verdicts[k] = err
+}
+
+// recordFirst keeps the verdict of NewVM's own start-up, unless one is known:
+// Envoy runs the canary for the first plugin of a base Wasm too (createWasm),
+// and the VM's start-up is the same run.
+func (cc *canaryCache) recordFirst(cfg PluginConfig, err error) {
+	k := canaryKeyOf(&cfg)
+	if _, found := cc.lookup(k); !found {
+		cc.record(k, err)
+	}
+}
+
+// canary is cpp-host WasmHandleBase::canary: Envoy tries a new plugin in a
+// throwaway clone of the base VM before any worker's VM sees it. The clone is
+// a fresh instance of the same Module with the VM's WASI profile, vm
+// configuration and environment: it runs the start functions, then
+// proxy_on_context_create, proxy_on_vm_start and proxy_on_configure for the
+// plugin, and is dropped without proxy_on_done or proxy_on_delete (kill(),
+// or a failed VM's shutdown, which calls nothing). It shares what Envoy's
+// clone shares: the Module's metrics, shared data and queues, and the log,
+// so its lines reach VM.Logs (or OnLog) as Envoy prints them; its calls are
+// not in VM.Calls. Its failures add Envoy's own lines to VM.EnvoyLogs.
+func (vm *VM) canary(pc PluginConfig) error {
+	key := canaryKeyOf(&pc)
+	if verdict, found := vm.m.canaries.lookup(key); found {
+		return verdict
+	}
+	cfg := pc
+	cfg.OnLog = func(e LogEntry) { vm.log(e.Level, e.Message) }
+	cfg.Now = vm.now
+	cfg.RecordCalls, cfg.MeasureGuest = false, false
+	c, err := vm.m.newInstance(vm.ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrVMStart, err)
+	}
+	err = c.start()
+	c.kill()
+	for _, e := range c.envoyLogs {
+		vm.envoyLog(e.Level, e.Message)
+	}
+	// WasmBase::fail's message, through Envoy's Wasm::error.
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrConfigure):
+		vm.envoyLog(LogError, "Wasm VM failed Failed to configure base Wasm plugin")
+	case c.plugin.rootID == 0: // a start function trapped
+		vm.envoyLog(LogError, "Wasm VM failed Failed to initialize Wasm code")
+	default:
+		vm.envoyLog(LogError, "Wasm VM failed Failed to start base Wasm")
+	}
+	vm.m.canaries.record(key, err)
+	return err
+}
+
+// kill drops an instance without shutting its root contexts down
+// (WasmHandleBase::kill); HTTP calls in flight are abandoned.
+func (vm *VM) kill() {
+	for _, c := range vm.async.calls {
+		c.cancel()
+	}
+	vm.async.calls = nil
+	vm.closing, vm.released = true, true
+	_ = vm.mod.Close(vm.ctx)
 }
 
 // livePlugin is the plugin with that key whose handle something still holds:
@@ -143,7 +247,8 @@ func (vm *VM) livePlugin(key pluginKey) *Plugin {
 // Streams already open keep the old plugin; new streams use the new one; the
 // old root context gets proxy_on_done and proxy_on_delete once its last
 // stream closes. An update with the same key changes nothing. When the new
-// plugin is rejected (AddPlugin) the old one stays the VM's own and serves.
+// plugin is rejected (AddPlugin, its canary included) the old one stays the
+// VM's own and serves.
 func (vm *VM) Reconfigure(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	p, err := vm.AddPlugin(ctx, cfg)
 	if err != nil {

@@ -130,7 +130,8 @@ func TestAddPluginRevivesARemovedPluginWithOpenStreams(t *testing.T) {
 // A configuration whose proxy_on_configure returns false is rejected, as Envoy
 // refuses the update: AddPlugin and Reconfigure return ErrConfigure, the VM
 // does not fail and its plugins keep serving, and the same key is refused
-// again without calling the module (cpp-host's canary cache).
+// again without calling the module (cpp-host's canary cache). The canary
+// rejected it, so the VM itself never saw it (canary_test.go has more).
 func TestAddPluginRejectedConfigurationKeepsTheVM(t *testing.T) {
 	ctx := context.Background()
 	cfg := baseConfig
@@ -144,18 +145,7 @@ func TestAddPluginRejectedConfigurationKeepsTheVM(t *testing.T) {
 	if !errors.Is(err, hostsim.ErrConfigure) || err.Error() != "hostsim: wasm plugin failed to configure: proxy_on_configure returned false" {
 		t.Fatalf("AddPlugin = %v, want ErrConfigure", err)
 	}
-	assertTrace(t, hostsim.WithoutWASI(vm.Calls()), []string{
-		"proxy_on_context_create(2)",
-		"  proxy_log -> Ok",
-		"proxy_on_vm_start(2) -> 1",
-		"  proxy_get_buffer_bytes -> Ok",
-		"    proxy_on_memory_allocate",
-		"  proxy_log -> Ok",
-		"proxy_on_configure(2) -> 0",
-		"  proxy_get_buffer_bytes -> Ok",
-		"    proxy_on_memory_allocate",
-		"  proxy_log -> Ok",
-	})
+	assertTrace(t, hostsim.WithoutWASI(vm.Calls()), nil)
 	if vm.Failed() {
 		t.Fatalf("VM failed: %v", vm.Failure())
 	}
@@ -170,11 +160,11 @@ func TestAddPluginRejectedConfigurationKeepsTheVM(t *testing.T) {
 	if vm.Plugin().RootID() != 1 {
 		t.Errorf("VM's own plugin = root %d, want 1", vm.Plugin().RootID())
 	}
-	out := do(t, vm, hostsim.Request{Headers: hdrs(":path", "/", "x-ops", "root-config:3")})
+	out := do(t, vm, hostsim.Request{Headers: hdrs(":path", "/", "x-ops", "root-config:2")})
 	if out.Upstream == nil || out.LocalReply != nil {
 		t.Errorf("outcome = %+v, want the request upstream", out)
 	}
-	assertLines(t, opLines(vm), []string{"op=root-config stream=3 root=1 config=cfg"})
+	assertLines(t, opLines(vm), []string{"op=root-config stream=2 root=1 config=cfg"})
 	if err := vm.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -184,16 +174,12 @@ func TestAddPluginRejectedConfigurationKeepsTheVM(t *testing.T) {
 			calls = append(calls, c.String())
 		}
 	}
-	// The rejected root context stays until the VM closes (cpp-host leaves it
-	// in root_contexts_).
 	assertLines(t, calls, []string{
-		"proxy_on_context_create(3)",
-		"proxy_on_log(3)",
-		"proxy_on_done(3) -> 1",
-		"proxy_on_delete(3)",
-		"proxy_on_done(1) -> 1",
-		"proxy_on_delete(1)",
+		"proxy_on_context_create(2)",
+		"proxy_on_log(2)",
 		"proxy_on_done(2) -> 1",
 		"proxy_on_delete(2)",
+		"proxy_on_done(1) -> 1",
+		"proxy_on_delete(1)",
 	})
 }

@@ -117,7 +117,6 @@ type VM struct {
 	// roots holds every root context not yet deleted, by id (plugin.go).
 	plugin    *Plugin
 	roots     map[uint32]*Plugin
-	rejected  map[pluginKey]error // plugin keys whose start or configure returned false
 	nextID    uint32
 	streams   map[uint32]*Stream
 	root      *Plugin // plugin of the running callback
@@ -184,10 +183,25 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	if err := cfg.checkFailurePolicy(); err != nil {
 		return nil, err
 	}
+	vm, err := m.newInstance(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	err = vm.start()
+	m.canaries.recordFirst(cfg, err) // plugin.go
+	if err != nil {
+		return vm, err
+	}
+	vm.reload.running, vm.reload.lastLoad = true, vm.monotonicClock()
+	vm.deliverPending()
+	return vm, nil
+}
+
+// newInstance instantiates the module for a VM, not yet started.
+func (m *Module) newInstance(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	vm := &VM{m: m, cfg: cfg, nextID: 1, streams: map[uint32]*Stream{}, roots: map[uint32]*Plugin{}, started: time.Now()}
 	vm.plugin = &Plugin{vm: vm, cfg: cfg}
 	vm.root = vm.plugin
-	vm.metrics.init()
 	vm.ctx = context.WithValue(context.WithoutCancel(ctx), vmKey{}, vm)
 	mod, err := m.runtime.InstantiateModule(vm.ctx, m.compiled,
 		wazero.NewModuleConfig().WithName("").WithStartFunctions())
@@ -196,11 +210,6 @@ func (m *Module) NewVM(ctx context.Context, cfg PluginConfig) (*VM, error) {
 	}
 	vm.mod, vm.mem = mod, mod.Memory() // Compile refused modules without one
 	vm.bindExports()
-	if err := vm.start(); err != nil {
-		return vm, err
-	}
-	vm.reload.running, vm.reload.lastLoad = true, vm.monotonicClock()
-	vm.deliverPending()
 	return vm, nil
 }
 
@@ -226,6 +235,7 @@ func (vm *VM) bindExports() {
 }
 
 func (vm *VM) start() error {
+	vm.metrics.init(&vm.m.stats) // each instance numbers its metric ids anew
 	vm.restrict = restrictStart
 	if init := vm.mod.ExportedFunction(exportInitialize); init != nil {
 		// cpp-host startVm calls main even when _initialize trapped: the

@@ -53,6 +53,12 @@ func wasmRunner(m *hostsim.Module) runner {
 			Name: "secretgate", RootID: "secretgate", VMID: "secretgate",
 			Configuration: config, LogLevel: hostsim.LogDebug,
 		})
+		// hostsim keeps metrics per Module, as Envoy's stats outlive a VM
+		// and every VM of the module adds into them: count this request only.
+		before := map[string]int64{}
+		for _, m := range vm.Metrics() {
+			before[m.Name] = int64(m.Value)
+		}
 		var hs hostsim.Headers
 		for _, h := range request {
 			hs = append(hs, hostsim.Header{Name: h.name, Value: h.value})
@@ -68,7 +74,7 @@ func wasmRunner(m *hostsim.Module) runner {
 		capture(out.logs)
 		out.metrics = map[string]int64{}
 		for _, m := range vm.Metrics() {
-			out.metrics[m.Name] = int64(m.Value)
+			out.metrics[m.Name] = int64(m.Value) - before[m.Name]
 			capture([]string{m.Name})
 		}
 		if res.Paused {

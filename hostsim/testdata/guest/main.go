@@ -413,6 +413,8 @@ func runOpList(t uint32, ops string) uint32 {
 			bodyOp(name, arg) // body_ops.go
 		case "root-config", "proxy-done":
 			lifecycleOp(name, arg) // lifecycle_ops.go
+		case "metric-inc", "metric-set", "metric-get":
+			metricOp(name, arg) // canary_ops.go
 		case "trap":
 			trap()
 		case "malloc-misuse":
