@@ -263,12 +263,13 @@ func TestIstioWasmPlugin(t *testing.T) {
 	}
 
 	// The plugin runs on the egress gateway only, from the gateway's own
-	// namespace: a root-namespace selector would match sandbox pods too.
+	// namespace: istiod serves a root-namespace plugin's configuration to any
+	// proxy that asks for it by name, and its selector matches sandbox pods too.
 	if len(wp.GetTargetRefs()) != 0 || wp.GetTargetRef() != nil {
 		t.Error("targetRefs set; the classic egress gateway is chosen by selector")
 	}
 	if obj.Metadata.Namespace == "istio-system" {
-		t.Error("WasmPlugin in the root namespace: its selector would match pods in every namespace")
+		t.Error("WasmPlugin in the root namespace: every proxy in the mesh could fetch its configuration")
 	}
 	if n := len(byKind["Gateway"]); n != 1 {
 		t.Fatalf("want one Gateway, have %d", n)
@@ -295,8 +296,9 @@ func TestIstioWasmPlugin(t *testing.T) {
 func TestIstioPluginConfigInHostsim(t *testing.T) {
 	_, wp := istioWasmPlugin(t, istioManifests(t))
 	m := hostsimtest.Compile(t, plugintest.Wasm(t))
-	// Istio names the filter's plugin <namespace>.<name> and sets root_id
-	// from pluginName.
+	// Istio sets root_id from pluginName and names the plugin
+	// <namespace>.<name> (from 1.30 with "~istio-translated-wasmplugin"
+	// appended to the name); the module reads neither.
 	config := hostsim.PluginConfig{Name: "istio-egress.secretgate", RootID: "secretgate", Configuration: istioPluginConfig(t, wp)}
 	const (
 		openAIPlaceholder = "sgp_demo_openai_0000000000000001"
@@ -379,6 +381,56 @@ func TestIstioPluginConfigInHostsim(t *testing.T) {
 	}
 }
 
+// TestIstioPluginConfigStringsQuoted checks every value in the sample's
+// pluginConfig is a quoted string. kubectl reads YAML 1.1, where an unquoted
+// placeholder of digits, or yes or off, becomes a number or a boolean that
+// secretgate rejects; users copy the sample's habit.
+func TestIstioPluginConfigStringsQuoted(t *testing.T) {
+	data, err := os.ReadFile("istio/wasmplugin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	cfg := istioYAMLLookup(istioYAMLLookup(doc.Content[0], "spec"), "pluginConfig")
+	if cfg == nil || cfg.Kind != yaml.MappingNode {
+		t.Fatal("wasmplugin.yaml: no spec.pluginConfig mapping")
+	}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], path+"."+n.Content[i].Value)
+			}
+		case yaml.SequenceNode:
+			for i, e := range n.Content {
+				walk(e, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case yaml.ScalarNode:
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+				t.Errorf("line %d: %s is not quoted", n.Line, path)
+			}
+		}
+	}
+	walk(cfg, "pluginConfig")
+}
+
+// istioYAMLLookup returns the value of key in a mapping node, or nil.
+func istioYAMLLookup(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
 // istioAssertNoValue fails if any value appears in what left the filter
 // upstream or downstream, in a log line or in a metric name. It never prints
 // the value.
@@ -413,10 +465,13 @@ func istioAssertNoValue(t *testing.T, vm *hostsim.VM, out hostsim.Outcome, value
 	}
 }
 
-// TestIstioGatewayAccessLogOff checks the gateway writes no access log: it
-// runs after the plugin and Istio's default format prints the query string,
-// where an injected value can sit.
-func TestIstioGatewayAccessLogOff(t *testing.T) {
+// TestIstioGatewayNoAccessLogOrTracing checks the gateway writes no access
+// log and reports no spans: both come after the plugin, and Istio's default
+// log format and a span's http.url tag hold the query string, where an
+// injected value can sit. The log provider must be named: with none, istiod
+// disables only the mesh's default providers and, when there are none, falls
+// back to meshConfig.accessLogFile, which stays on.
+func TestIstioGatewayNoAccessLogOrTracing(t *testing.T) {
 	byKind := istioManifests(t)
 	wpObj, wp := istioWasmPlugin(t, byKind)
 	if n := len(byKind["Telemetry"]); n != 1 {
@@ -425,9 +480,21 @@ func TestIstioGatewayAccessLogOff(t *testing.T) {
 	o := byKind["Telemetry"][0]
 	tm := o.spec.(*telemetry.Telemetry)
 	logs := tm.GetAccessLogging()
-	if o.Metadata.Namespace != wpObj.Metadata.Namespace || !maps.Equal(tm.GetSelector().GetMatchLabels(), wp.GetSelector().GetMatchLabels()) ||
-		len(logs) != 1 || !logs[0].GetDisabled().GetValue() || len(logs[0].GetProviders()) != 0 {
-		t.Errorf("Telemetry %s: want access logging disabled for every provider on the plugin's gateway", o.Metadata.Name)
+	if o.Metadata.Namespace != wpObj.Metadata.Namespace || !maps.Equal(tm.GetSelector().GetMatchLabels(), wp.GetSelector().GetMatchLabels()) {
+		t.Errorf("Telemetry %s: want it beside the WasmPlugin with the same selector", o.Metadata.Name)
+	}
+	var providers []string
+	for _, l := range logs {
+		for _, p := range l.GetProviders() {
+			providers = append(providers, p.GetName())
+		}
+	}
+	if len(logs) != 1 || !logs[0].GetDisabled().GetValue() || logs[0].GetMatch() != nil || !slices.Equal(providers, []string{"envoy"}) {
+		t.Errorf("Telemetry %s: want one accessLogging entry disabling provider envoy for all traffic, have providers %q", o.Metadata.Name, providers)
+	}
+	tr := tm.GetTracing()
+	if len(tr) != 1 || !tr[0].GetDisableSpanReporting().GetValue() || tr[0].GetMatch() != nil {
+		t.Errorf("Telemetry %s: want one tracing entry disabling span reporting for all traffic", o.Metadata.Name)
 	}
 }
 
@@ -486,6 +553,10 @@ func TestIstioEgressCoversAllowedHosts(t *testing.T) {
 	for _, o := range byKind["DestinationRule"] {
 		dr := o.spec.(*networking.DestinationRule)
 		if dr.GetHost() == gatewayService {
+			// Sandbox sidecars in every namespace route through these subsets.
+			if e := dr.GetExportTo(); len(e) > 0 && !slices.Contains(e, "*") {
+				t.Errorf("DestinationRule %s: exportTo %q hides the gateway's subsets from sandbox sidecars", o.Metadata.Name, e)
+			}
 			for _, s := range dr.GetSubsets() {
 				for _, p := range s.GetTrafficPolicy().GetPortLevelSettings() {
 					if p.GetTls().GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL {
@@ -493,6 +564,12 @@ func TestIstioEgressCoversAllowedHosts(t *testing.T) {
 					}
 				}
 			}
+			continue
+		}
+		// Only the gateway originates TLS: a sidecar applying this rule would
+		// wrap a sandbox's own HTTPS to the host in a second TLS layer.
+		if e := dr.GetExportTo(); !slices.Equal(e, []string{"."}) || o.Metadata.Namespace != ns {
+			t.Errorf("DestinationRule %s in %s: exportTo %q, want [\".\"] in the gateway's namespace %s", o.Metadata.Name, o.Metadata.Namespace, e, ns)
 			continue
 		}
 		for _, p := range dr.GetTrafficPolicy().GetPortLevelSettings() {
@@ -624,6 +701,7 @@ func TestIstioDecodeRejectsMistakes(t *testing.T) {
 		{"istio/egress.yaml", "subjectAltNames:", "subjectAltName:", "subjectAltName"},
 		{"istio/egress.yaml", "resolution: DNS", "resolution: DNZ", "DNZ"},
 		{"istio/egress.yaml", "kind: Gateway", "kind: Gateways", "Gateways"},
+		{"istio/telemetry.yaml", "disabled: true", "disable: true", "disable"},
 	} {
 		t.Run(tc.to, func(t *testing.T) {
 			data, err := os.ReadFile(tc.file)
