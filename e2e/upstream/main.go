@@ -200,6 +200,19 @@ func readRequest(br *bufio.Reader) (rec Record, closeAfter bool, err error) {
 	if err != nil {
 		return rec, false, err
 	}
+	if chunked {
+		// The chunked reader stops at the last chunk; the trailer section
+		// and its blank line still precede the next request.
+		for {
+			line, err := readLine(br)
+			if err != nil {
+				return rec, false, err
+			}
+			if line == "" {
+				break
+			}
+		}
+	}
 	rec.Body = string(b)
 	return rec, closeAfter || rec.Proto == "HTTP/1.0", nil
 }

@@ -52,6 +52,23 @@ func TestReadRequestBodies(t *testing.T) {
 	}
 }
 
+// After a chunked body (with or without trailers) the next request on the
+// connection is read from its request line.
+func TestReadRequestAfterChunkedBody(t *testing.T) {
+	for _, trailer := range []string{"", "X-Trailer: t\r\n"} {
+		br := bufio.NewReader(strings.NewReader("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"5\r\nhello\r\n0\r\n" + trailer + "\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"))
+		first, _, err := readRequest(br)
+		if err != nil || first.Body != "hello" {
+			t.Fatalf("trailer %q: first request body %q, %v", trailer, first.Body, err)
+		}
+		second, _, err := readRequest(br)
+		if err != nil || second.Method != "GET" || second.Target != "/b" {
+			t.Errorf("trailer %q: second request %s %s, %v; want GET /b", trailer, second.Method, second.Target, err)
+		}
+	}
+}
+
 func TestReadRequestRejectsMalformed(t *testing.T) {
 	for _, raw := range []string{
 		"GET /\r\n\r\n",
