@@ -87,6 +87,12 @@ func basic(userPass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
 }
 
+// basicUnpadded writes Basic credentials without the base64 padding, as
+// some clients do.
+func basicUnpadded(userPass string) string {
+	return "Basic " + base64.RawStdEncoding.EncodeToString([]byte(userPass))
+}
+
 type scenario struct {
 	name    string
 	openai  string // OPENAI_API_KEY hosts override, JSON (see fixtureConfig)
@@ -219,6 +225,12 @@ func scenarios() []scenario {
 		scenario{name: "07/basic at evil host", request: get("evil.example", "/org/repo.git/info/refs", hdr{"authorization", basic("x-access-token:" + phGitHub)}),
 			violations: []string{"GITHUB_TOKEN"}, host: "evil.example"},
 		scenario{name: "07/basic that does not decode", request: get("github.com", "/", hdr{"authorization", "Basic !!!not-base64!!!"})},
+		// Without padding: decoded all the same, and sent on without padding.
+		scenario{name: "07/unpadded basic at github", request: get("github.com", "/org/repo.git/info/refs", hdr{"authorization", basicUnpadded("x-access-token:" + phGitHub)}),
+			forwarded: get("github.com", "/org/repo.git/info/refs", hdr{"authorization", basicUnpadded("x-access-token:" + valGitHub)}),
+			injected:  []string{"GITHUB_TOKEN"}, host: "github.com"},
+		scenario{name: "07/unpadded basic at evil host", request: get("evil.example", "/org/repo.git/info/refs", hdr{"authorization", basicUnpadded("x-access-token:" + phGitHub)}),
+			violations: []string{"GITHUB_TOKEN"}, host: "evil.example"},
 	)
 
 	// case-08: a placeholder in the query string.
@@ -240,6 +252,37 @@ func scenarios() []scenario {
 	rows = append(rows, scenario{name: "09/trailing newline trimmed", request: get("api.openai.com", "/v1/models", bearer(phOpenAI)),
 		forwarded: get("api.openai.com", "/v1/models", hdr{"authorization", "Bearer " + valOpenAI}),
 		injected:  []string{"OPENAI_API_KEY"}, host: "api.openai.com"})
+
+	// One secret sent many ways in one request is injected, or reported and
+	// counted, once.
+	everywhere := func(authority, v, query string) []hdr {
+		return get(authority, "/v1/models?key="+v+"&alt="+query,
+			hdr{"authorization", basic("u:" + v)}, hdr{"x-api-key", v}, hdr{"x-api-key", v})
+	}
+	rows = append(rows,
+		scenario{name: "repeated placeholder at openai", request: everywhere("api.openai.com", phOpenAI, "sgp%5Fopenai_000000000000000000001"),
+			forwarded: everywhere("api.openai.com", valOpenAI, valOpenAI), injected: []string{"OPENAI_API_KEY"}, host: "api.openai.com"},
+		scenario{name: "repeated placeholder at evil host", request: everywhere("evil.example", phOpenAI, "sgp%5Fopenai_000000000000000000001"),
+			violations: []string{"OPENAI_API_KEY"}, host: "evil.example"},
+	)
+
+	// IP literals: IPv6 only in brackets; an IPv4 literal with a trailing
+	// dot is malformed, since a resolver may read it as a name.
+	const v6, v4 = `["[2001:db8::1]"]`, `["203.0.113.50"]`
+	rows = append(rows,
+		scenario{name: "ip/bracketed ipv6", openai: v6, request: get("[2001:DB8:0::1]:443", "/", bearer(phOpenAI)),
+			forwarded: get("[2001:DB8:0::1]:443", "/", hdr{"authorization", "Bearer " + valOpenAI}),
+			injected:  []string{"OPENAI_API_KEY"}, host: "[2001:db8::1]:443"},
+		scenario{name: "ip/ipv6 without brackets", openai: v6, request: get("2001:db8::1", "/", bearer(phOpenAI)),
+			violations: []string{"OPENAI_API_KEY"}, reason: "malformed_authority"},
+		scenario{name: "ip/ipv4", openai: v4, request: get("203.0.113.50", "/", bearer(phOpenAI)),
+			forwarded: get("203.0.113.50", "/", hdr{"authorization", "Bearer " + valOpenAI}),
+			injected:  []string{"OPENAI_API_KEY"}, host: "203.0.113.50"},
+		scenario{name: "ip/ipv4 with a trailing dot", openai: v4, request: get("203.0.113.50.", "/", bearer(phOpenAI)),
+			violations: []string{"OPENAI_API_KEY"}, reason: "malformed_authority"},
+		scenario{name: "ip/ipv4 at another address", openai: v4, request: get("203.0.113.51", "/", bearer(phOpenAI)),
+			violations: []string{"OPENAI_API_KEY"}, host: "203.0.113.51"},
+	)
 
 	// No placeholder: forwarded exactly, nothing logged or counted.
 	rows = append(rows, scenario{name: "no placeholder", request: get("api.openai.com", "/v1/models", hdr{"authorization", "Bearer sk-live-not-ours"}, hdr{"accept", "*/*"})})

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -81,6 +82,9 @@ func BenchmarkDecide(b *testing.B) {
 	// Both scanned twice: raw, then decoded.
 	b.Run("basic", func(b *testing.B) {
 		run(b, fixtureSecrets, typicalRequest(basic("x-access-token:"+phOpenAI)), Rewritten)
+	})
+	b.Run("basic-unpadded", func(b *testing.B) {
+		run(b, fixtureSecrets, typicalRequest("Basic "+base64.RawStdEncoding.EncodeToString([]byte("x-access-token:"+phOpenAI))), Rewritten)
 	})
 	encoded := typicalRequest("Bearer sk-proj-Xq7Lm2Rt9Vw4Yz1Ab3Cd5Ef6Gh8Ij0Kl2Mn4Op6Qr8St0Uv")
 	encoded[3].Value = []byte("/v1/models?api-version=2024-10-21&key=sgp%5Fopenai_000000000000000000001&filter=a%20b%2Cc")

@@ -61,6 +61,8 @@ func TestParseClientSecretsErrors(t *testing.T) {
 			`CUSTOM_API_KEY[1][1]: "api.example.com.": same host as CUSTOM_API_KEY[1][0] ("api.example.com")`},
 		{"plain value with crlf", `{"OPENAI_API_KEY": "sk-test-OPENAI\r\naaaa1111"}`, `OPENAI_API_KEY: contains a control byte at offset 14`},
 		{"plain value empty", `{"OPENAI_API_KEY": "\n"}`, `OPENAI_API_KEY: empty after trimming the trailing line break`},
+		{"plain value with a trailing space", `{"OPENAI_API_KEY": "sk-test-OPENAI-aaaa1111 "}`, `OPENAI_API_KEY: leading or trailing whitespace`},
+		{"tuple value with a leading tab", `{"CUSTOM_API_KEY": ["\tmy-secret-value", ["api.example.com"]]}`, `CUSTOM_API_KEY[0]: leading or trailing whitespace`},
 		{"tuple value nul", `{"CUSTOM_API_KEY": ["my-secret\u0000value", ["api.example.com"]]}`, `CUSTOM_API_KEY[0]: contains a control byte at offset 9`},
 		{"several", `{"OPENAI_API_KEY": "sk-test-OPENAI\taaaa1111", "CUSTOM_API_KEY": "my-secret-value"}`,
 			"CUSTOM_API_KEY: a plain value needs default hosts; pass [\"value\", [\"host\", ...]]\n" +

@@ -185,7 +185,9 @@ func parseMode(v gjson.Result, path string, p *problems) (Mode, bool) {
 }
 
 // checkValue trims one trailing line break (values read from files end in
-// one) and rejects what cannot go into a header. Reasons name offsets only.
+// one) and rejects what cannot go into a header: HTTP strips the spaces and
+// tabs around a header value, so a value with them would arrive corrupted.
+// Reasons name offsets only.
 func checkValue(raw []byte) ([]byte, string) {
 	v := raw
 	if b, ok := bytes.CutSuffix(v, []byte("\r\n")); ok {
@@ -199,6 +201,9 @@ func checkValue(raw []byte) ([]byte, string) {
 		}
 		return nil, "must not be empty"
 	}
+	if isSpaceOrTab(v[0]) || isSpaceOrTab(v[len(v)-1]) {
+		return nil, "leading or trailing whitespace"
+	}
 	for i, c := range v {
 		if c < 0x20 || c == 0x7f {
 			return nil, fmt.Sprintf("contains a control byte at offset %d", i)
@@ -209,6 +214,8 @@ func checkValue(raw []byte) ([]byte, string) {
 	}
 	return v, ""
 }
+
+func isSpaceOrTab(c byte) bool { return c == ' ' || c == '\t' }
 
 // parseValue reads a secret value from v; nil when it is not valid.
 func parseValue(v gjson.Result, path string, p *problems) []byte {
@@ -420,18 +427,21 @@ func parseSecret(name, path string, v gjson.Result, p *problems) *parsedSecret {
 // equals or sits inside another placeholder, and none sits inside a value,
 // where an injected value would otherwise look like a placeholder. Messages
 // name the other secret, never the placeholder (it may share bytes with a
-// value) or the value.
+// value) or the value. A placeholder shared by several secrets is reported
+// once per later secret, naming the first: one mistake, one line per copy.
 func checkPlaceholdersApart(secrets []*parsedSecret, p *problems) {
-	for _, a := range secrets {
+	for i, a := range secrets {
 		if !a.phValid {
 			continue
 		}
 		path := a.path + ".placeholder"
-		for _, b := range secrets {
+		for j, b := range secrets {
 			switch {
 			case a == b || !b.phValid:
 			case a.Placeholder == b.Placeholder:
-				p.add(path, "same as %s.placeholder", b.path)
+				if j < i {
+					p.add(path, "same as %s.placeholder", b.path)
+				}
 			case strings.Contains(b.Placeholder, a.Placeholder):
 				p.add(path, "appears inside %s.placeholder", b.path)
 			}

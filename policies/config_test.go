@@ -112,6 +112,17 @@ func TestParseConfigTrimsValue(t *testing.T) {
 	}
 }
 
+// Only the outer spaces and tabs are lost in a header; inner ones stay.
+func TestParseConfigKeepsInnerSpaces(t *testing.T) {
+	s, err := ParseConfig([]byte(config(`"OPENAI_API_KEY": {"placeholder": "sgp_openai_000000000000000000001", "value": "sk-test OPENAI aaaa1111\n"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Secrets[0].Value; string(v.bytes()) != "sk-test OPENAI aaaa1111" {
+		t.Errorf("value loaded as %q", v.bytes())
+	}
+}
+
 // secretValues gives every string at secrets.*.value in data, repeats included.
 func secretValues(data []byte) []string {
 	var values []string
@@ -177,8 +188,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{"placeholder byte", openai(`"placeholder": "sgp_openai_00000000000000000000/1", "value": "sk-test-OPENAI-aaaa1111"`),
 			`secrets.OPENAI_API_KEY.placeholder: byte 31 is not one of [A-Za-z0-9_.~-]`},
 		{"placeholder repeated", config(openaiSecret, `"OPENAI_ORG": {"placeholder": "sgp_openai_000000000000000000001", "value": "org-test-FFFF6666", "hosts": ["api.openai.com"]}`),
-			"secrets.OPENAI_API_KEY.placeholder: same as secrets.OPENAI_ORG.placeholder\n" +
-				"secrets.OPENAI_ORG.placeholder: same as secrets.OPENAI_API_KEY.placeholder"},
+			"secrets.OPENAI_ORG.placeholder: same as secrets.OPENAI_API_KEY.placeholder"},
+		{"placeholder in three secrets", config(openaiSecret,
+			`"OPENAI_ORG": {"placeholder": "sgp_openai_000000000000000000001", "value": "org-test-FFFF6666", "hosts": ["api.openai.com"]}`,
+			`"ANTHROPIC_API_KEY": {"placeholder": "sgp_openai_000000000000000000001", "value": "sk-ant-test-bbbb2222"}`),
+			"secrets.OPENAI_API_KEY.placeholder: same as secrets.ANTHROPIC_API_KEY.placeholder\n" +
+				"secrets.OPENAI_ORG.placeholder: same as secrets.ANTHROPIC_API_KEY.placeholder"},
 		{"placeholder inside another", config(openaiSecret, `"OPENAI_ORG": {"placeholder": "sgp_openai_0000000000000000000012", "value": "org-test-FFFF6666", "hosts": ["api.openai.com"]}`),
 			`secrets.OPENAI_API_KEY.placeholder: appears inside secrets.OPENAI_ORG.placeholder`},
 		{"placeholder inside a value", config(openaiSecret, `"GITHUB_TOKEN": {"placeholder": "sgp_github_000000000000000000004", "value": "ghp_sgp_openai_000000000000000000001", "hosts": ["github.com"]}`),
@@ -202,6 +217,15 @@ func TestParseConfigErrors(t *testing.T) {
 		{"value two lf", withValue(`sk-test-OPENAI-aaaa1111\n\n`), `secrets.OPENAI_API_KEY.value: contains a control byte at offset 23`},
 		{"value trailing cr", withValue(`sk-test-OPENAI-aaaa1111\r`), `secrets.OPENAI_API_KEY.value: contains a control byte at offset 23`},
 		{"value lf cr", withValue(`sk-test-OPENAI-aaaa1111\n\r`), `secrets.OPENAI_API_KEY.value: contains a control byte at offset 23`},
+		// HTTP strips a header value's outer spaces and tabs.
+		{"value leading space", withValue(` sk-test-OPENAI-aaaa1111`), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value trailing space", withValue(`sk-test-OPENAI-aaaa1111 `), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value spaces around", withValue(` sk-test-OPENAI-aaaa1111 `), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value leading tab", withValue(`\tsk-test-OPENAI-aaaa1111`), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value trailing tab", withValue(`sk-test-OPENAI-aaaa1111\t`), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value space before the trimmed lf", withValue(`sk-test-OPENAI-aaaa1111 \n`), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value space before the trimmed crlf", withValue(`sk-test-OPENAI-aaaa1111 \r\n`), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
+		{"value only a space", withValue(` `), `secrets.OPENAI_API_KEY.value: leading or trailing whitespace`},
 		{"value non-ascii", withValue(`sk-test-ÖPENAI-aaaa1111`),
 			`secrets.OPENAI_API_KEY.value: contains a non-ascii byte at offset 8; values must be printable ascii to go into headers`},
 		{"value escaped non-ascii", withValue(`sk-test-\u00d6PENAI-aaaa1111`),
@@ -312,6 +336,8 @@ func FuzzConfigFields(f *testing.F) {
 	f.Add("s", "A", "sk-test-OPENAI-aaaa1111", "sk-test-OPENAI-aaaa1111", "sk-test-OPENAI-aaaa1111", "passthrough")
 	f.Add("s", "B", "sgp_github_000000000000000000004", "ghp_sgp_openai_000000000000000000001", "*.a.b", "")
 	f.Add("s", "C", "sgp_openai_000000000000000000001x", "a\x00b", "a.*.b", "x")
+	f.Add("s", "D", "sgp_custom_000000000000000000008", " sk-test-OPENAI-aaaa1111 \n", "2001:db8::1", "deny")
+	f.Add("s", "E", "sgp_custom_000000000000000000009", "\tv", "203.0.113.50.", "passthrough")
 	f.Fuzz(func(t *testing.T, session, name, placeholder, value, host, mode string) {
 		b := append([]byte(nil), `{"session":`...)
 		b = appendJSONString(b, session)

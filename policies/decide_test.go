@@ -322,6 +322,36 @@ var decideCases = []decideCase{
 		denyBody:   denied("evil.example", "GITHUB_TOKEN"),
 	},
 	{
+		// The padding left out, as some clients do; the credentials go
+		// back out unpadded too.
+		name:     "case-07 unpadded basic credentials, placeholder as password",
+		in:       req("github.com", "authorization", "Basic eC1hY2Nlc3MtdG9rZW46c2dwX2dpdGh1Yl8wMDAwMDAwMDAwMDAwMDAwMDAwMDQ"),
+		out:      req("github.com", "authorization", "Basic eC1hY2Nlc3MtdG9rZW46Z2hwX3Rlc3RDQ0NDMzMzMw"),
+		host:     "github.com",
+		injected: []string{"GITHUB_TOKEN"},
+	},
+	{
+		name:       "case-07 unpadded basic credentials at evil.example",
+		in:         req("evil.example", "authorization", "Basic eC1hY2Nlc3MtdG9rZW46c2dwX2dpdGh1Yl8wMDAwMDAwMDAwMDAwMDAwMDAwMDQ"),
+		host:       "evil.example",
+		violations: []string{"GITHUB_TOKEN"},
+		denyBody:   denied("evil.example", "GITHUB_TOKEN"),
+	},
+	{
+		name:       "case-07 unpadded basic credentials, user allowed, password not",
+		in:         req("github.com", "authorization", "Basic c2dwX2dpdGh1Yl8wMDAwMDAwMDAwMDAwMDAwMDAwMDQ6c2dwX29wZW5haV8wMDAwMDAwMDAwMDAwMDAwMDAwMDE"),
+		out:        req("github.com", "authorization", "Basic Z2hwX3Rlc3RDQ0NDMzMzMzpzZ3Bfb3BlbmFpXzAwMDAwMDAwMDAwMDAwMDAwMDAwMQ"),
+		host:       "github.com",
+		injected:   []string{"GITHUB_TOKEN"},
+		violations: []string{"OPENAI_API_KEY"},
+		denyBody:   denied("github.com", "OPENAI_API_KEY"),
+	},
+	{
+		// URL-safe base64 is not Basic's alphabet: the line is plain text.
+		name: "case-07 url-safe base64 is not decoded",
+		in:   req("github.com", "authorization", "Basic "+base64.RawURLEncoding.EncodeToString([]byte("x-access-token:"+phGitHub+"?>"))),
+	},
+	{
 		name: "case-07 not base64",
 		in:   req("github.com", "authorization", "Basic !!!not-base64!!!"),
 	},
@@ -690,6 +720,7 @@ func TestDecideAllocations(t *testing.T) {
 		{"no placeholder", hdrs(req("api.openai.com", "authorization", "Bearer sk-other", "x-request-id", "3f2a9c1e-7b44-4d1a-9e0f-2b8c6d5a4e31")...)},
 		{"injected", hdrs(req("api.openai.com", "authorization", "Bearer "+phOpenAI)...)},
 		{"injected basic", hdrs(req("github.com", "authorization", basic("x-access-token:"+phGitHub))...)},
+		{"injected unpadded basic", hdrs(req("github.com", "authorization", "Basic "+base64.RawStdEncoding.EncodeToString([]byte("x-access-token:"+phGitHub)))...)},
 		{"injected query", hdrs(":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path", "/m?key=sgp%5Fgemini_000000000000000000005")},
 		{"injected raw in encoded query", hdrs(":method", "GET", ":authority", "api.hex.example", ":path", "/m?a=%"+phHex+"&b=deadbeef%5Fplaceholder_00000000002")},
 		{"injected raw basic", hdrs(req("api.alnum.example", "authorization", "Basic "+phAlnum)...)},

@@ -22,9 +22,10 @@ type Authority struct {
 //
 // Canonical means: ASCII-lowercased, one trailing dot removed, an optional
 // port of 1..65535 in decimal without leading zeros. The host is either
-// labels of [a-z0-9-], a dotted-quad IPv4 address, or a bracketed IPv6
-// address in net/netip's form. Nothing is decoded or IDNA-mapped: any other
-// byte makes raw malformed, which fails closed.
+// labels of [a-z0-9-], a dotted-quad IPv4 address (never with a trailing
+// dot: "1.2.3.4." is malformed), or a bracketed IPv6 address in net/netip's
+// form. Nothing is decoded or IDNA-mapped: any other byte makes raw
+// malformed, which fails closed.
 //
 // It does not allocate when cap(dst) >= len(raw)+MaxCanonicalGrowth, except
 // for a bracketed literal that net/netip rejects: its parse error allocates.
@@ -189,6 +190,7 @@ const (
 	faultEmptyPort
 	faultPort
 	faultIPv6
+	faultIPv6Brackets
 )
 
 // hostFault is a small value so the request path can reject an authority
@@ -226,6 +228,8 @@ func (f hostFault) String() string {
 		return "port must be 1..65535 in decimal without leading zeros"
 	case faultIPv6:
 		return "invalid bracketed ipv6 address"
+	case faultIPv6Brackets:
+		return `an ipv6 address needs brackets, as in "[2001:db8::1]" or "[2001:db8::1]:8443"`
 	}
 	return "ok"
 }
@@ -245,6 +249,9 @@ func canonicalAuthority(dst, raw []byte) (Authority, hostFault) {
 	if i := bytes.IndexByte(raw, ':'); i >= 0 {
 		p, f := parsePort(raw, i+1)
 		if f.kind != faultNone {
+			if looksLikeIPv6(raw) {
+				f = hostFault{kind: faultIPv6Brackets}
+			}
 			return Authority{}, f
 		}
 		host, port = raw[:i], p
@@ -335,6 +342,22 @@ func canonicalIPv6(dst, raw []byte) (Authority, hostFault) {
 	dst = addr.AppendTo(dst)
 	dst = append(dst, ']')
 	return Authority{Host: dst, Port: port}, hostFault{}
+}
+
+// looksLikeIPv6 reports whether raw, which failed to parse as host:port,
+// holds only an IPv6 address's bytes and at least two colons: an address
+// written without its brackets.
+func looksLikeIPv6(raw []byte) bool {
+	colons := 0
+	for _, c := range raw {
+		switch {
+		case c == ':':
+			colons++
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '.'):
+			return false
+		}
+	}
+	return colons >= 2
 }
 
 // parsePort reads raw[start:] as a port.

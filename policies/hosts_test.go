@@ -44,6 +44,11 @@ func TestCanonicalAuthority(t *testing.T) {
 		{raw: "api.openai.com:100000"},
 		{raw: "api.openai.com:+443"},
 		{raw: "api.openai.com:443:443"},
+		// An IPv6 literal without brackets; an IPv4 literal with a trailing dot.
+		{raw: "2001:db8::1"},
+		{raw: "::1"},
+		{raw: "1.2.3.4."},
+		{raw: "1.2.3.4.:443"},
 		// case-04: userinfo.
 		{raw: "api.openai.com@evil.example"},
 		{raw: "evil.example@api.openai.com"},
@@ -207,6 +212,13 @@ func TestParseHostRule(t *testing.T) {
 		{entry: "api.openai.com:", err: `"api.openai.com:": empty port`},
 		{entry: "api.openai.com:0", err: `"api.openai.com:0": port must be 1..65535 in decimal without leading zeros`},
 		{entry: "[::1", err: `"[::1": invalid bracketed ipv6 address`},
+		{entry: "2001:db8::1", err: `"2001:db8::1": an ipv6 address needs brackets, as in "[2001:db8::1]" or "[2001:db8::1]:8443"`},
+		{entry: "::1", err: `"::1": an ipv6 address needs brackets, as in "[2001:db8::1]" or "[2001:db8::1]:8443"`},
+		{entry: "::ffff:10.0.0.1", err: `"::ffff:10.0.0.1": an ipv6 address needs brackets, as in "[2001:db8::1]" or "[2001:db8::1]:8443"`},
+		{entry: "*.2001:db8::1", err: `"*.2001:db8::1": an ipv6 address needs brackets, as in "[2001:db8::1]" or "[2001:db8::1]:8443"`},
+		{entry: "api.example.com:8443:1", err: `"api.example.com:8443:1": port must be 1..65535 in decimal without leading zeros`},
+		{entry: "1.2.3.4.", err: `"1.2.3.4.": trailing dot after an ipv4 address`},
+		{entry: "1.2.3.4.:443", err: `"1.2.3.4.:443": trailing dot after an ipv4 address`},
 		{entry: "[1.2.3.4]", err: `"[1.2.3.4]": invalid bracketed ipv6 address`},
 	}
 	for _, tt := range tests {
@@ -407,6 +419,7 @@ func FuzzCanonicalAuthority(f *testing.F) {
 		"api.openai.com", "API.OpenAI.com.:443", "api.openai.com..", "api.openai.com:443.evil.example",
 		"user:pass@api.openai.com:443", "203.0.113.50", "203.0.113.050", "0x7f.1", "[::1]:8443",
 		"[::ffff:a0a:a0a]", "[::ffff:ffff:ffff]", "[fe80::1%eth0]", "api.openai.com,evil.example", "a..b", "",
+		"2001:db8::1", "::ffff:10.0.0.1", "1.2.3.4.", "1.2.3.4.:443",
 	} {
 		f.Add([]byte(s))
 	}

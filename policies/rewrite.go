@@ -109,7 +109,7 @@ func (r *Rewriter) rewrite(headers []Header) []Header {
 			r.decodeBasic(value[sp.token:]) // decoded at scan time, so it decodes again
 			r.cred = r.appendSubstituted(r.cred[:0], r.decoded, ms, false)
 			r.out = append(r.out, value[:sp.token]...)
-			r.out = base64.StdEncoding.AppendEncode(r.out, r.cred)
+			r.out = basicEncoding(value[sp.token:]).AppendEncode(r.out, r.cred)
 		}
 		sp.outEnd = int32(len(r.out))
 	}
@@ -225,16 +225,29 @@ func basicToken(v []byte) int {
 	return i
 }
 
-// decodeBasic decodes standard, padded base64 into r.decoded.
+// decodeBasic decodes Basic credentials into r.decoded: standard base64,
+// padded as RFC 7617 asks, or without the padding, which some clients leave
+// out and servers accept.
 func (r *Rewriter) decodeBasic(tok []byte) bool {
-	n := base64.StdEncoding.DecodedLen(len(tok))
+	enc := basicEncoding(tok)
+	n := enc.DecodedLen(len(tok))
 	if cap(r.decoded) < n {
 		r.decoded = make([]byte, n, 2*n)
 	}
-	n, err := base64.StdEncoding.Decode(r.decoded[:n], tok)
+	n, err := enc.Decode(r.decoded[:n], tok)
 	if err != nil {
 		return false
 	}
 	r.decoded = r.decoded[:n]
 	return true
+}
+
+// basicEncoding is the form a Basic token is written in, which its
+// rewritten credentials keep: unpadded when its length shows the padding
+// was left out, padded otherwise.
+func basicEncoding(tok []byte) *base64.Encoding {
+	if len(tok)%4 != 0 {
+		return base64.RawStdEncoding
+	}
+	return base64.StdEncoding
 }

@@ -69,13 +69,18 @@ func TestDecodeBasic(t *testing.T) {
 		"dXNlcjpwYXNz":             "user:pass",
 		"":                         "",
 		"Z2hwX3Rlc3RDQ0NDMzMzMzo=": "ghp_testCCCC3333:",
+		// Unpadded, as some clients send it: the length tells.
+		"Z2hwX3Rlc3RDQ0NDMzMzMzo": "ghp_testCCCC3333:",
+		"dXNlcjpwYXM":             "user:pas",
+		"dXNlcjpwYQ":              "user:pa",
 	} {
 		var r Rewriter
 		if !r.decodeBasic([]byte(tok)) || string(r.decoded) != want {
 			t.Errorf("%q: got %q", tok, r.decoded)
 		}
 	}
-	for _, tok := range []string{"!!!not-base64!!!", "Z2hwX3Rlc3RDQ0NDMzMzMzo", "dXNl cjpwYXNz", "dXNlcjpwYXNz=="} {
+	for _, tok := range []string{"!!!not-base64!!!", "dXNl cjpwYXNz", "dXNlcjpwYXNz==", "dXNlcjpwYXNz=", "dXNlc",
+		"Z2hwX3Rlc3RDQ0NDMzMzMzo==", "dXNlcjpwYX=", "dXNlcjpwYXNz_-"} {
 		var r Rewriter
 		if r.decodeBasic([]byte(tok)) {
 			t.Errorf("%q decoded to %q", tok, r.decoded)
