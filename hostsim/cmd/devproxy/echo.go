@@ -6,19 +6,24 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // echoUpstream answers every request itself with the request as it would
-// have gone upstream: the first line, then each header sorted by name. It
-// exists for demos, to show a swap without a real API, so it deliberately
-// returns injected values to the client.
+// have gone upstream: the first line, then each header sorted by name, empty
+// values included, then any trailers after an empty line (the body is left
+// out). It exists for demos, to show a swap without a real API, so it
+// deliberately returns injected values to the client.
 type echoUpstream struct{}
 
 func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		defer req.Body.Close()
-		_, _ = io.Copy(io.Discard, req.Body)
+		// Reading to the end runs the request trailers through the filter.
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return nil, err
+		}
 	}
 	var b bytes.Buffer
 	target := req.URL.Opaque
@@ -26,17 +31,16 @@ func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		target = req.URL.RequestURI()
 	}
 	fmt.Fprintf(&b, "%s %s\nhost: %s\n", req.Method, target, req.Host)
-	names := make([]string, 0, len(req.Header))
-	for name := range req.Header {
-		names = append(names, name)
+	header := req.Header
+	if ua := header["User-Agent"]; len(ua) == 1 && ua[0] == "" {
+		// net/http sends no User-Agent line for an empty value.
+		header = header.Clone()
+		delete(header, "User-Agent")
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		for _, v := range req.Header[name] {
-			if v != "" {
-				fmt.Fprintf(&b, "%s: %s\n", strings.ToLower(name), v)
-			}
-		}
+	writeFields(&b, header)
+	if len(req.Trailer) > 0 {
+		b.WriteString("\n")
+		writeFields(&b, req.Trailer)
 	}
 	return &http.Response{
 		Status:        "200 OK",
@@ -52,3 +56,43 @@ func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (echoUpstream) CloseIdleConnections() {}
+
+// connectRefusedBody is the body of connectRefused, as the dev proxy's own
+// reply.
+const connectRefusedBody = "devproxy: -echo opens no CONNECT tunnels; send http:// URLs to see the request\n"
+
+// connectRefused is what -echo answers a CONNECT the filter lets through
+// with, instead of tunnelling: the 403 the shipped envoy.yaml's
+// connect_matcher route answers every CONNECT with. Echoing the request is
+// no answer here: a 2xx to CONNECT opens a tunnel and carries no body
+// (RFC 9110 section 9.3.6), and the client would take the echo for the
+// upstream's first bytes.
+func connectRefused() *http.Response {
+	return &http.Response{
+		Status:     "403 Forbidden",
+		StatusCode: http.StatusForbidden,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header: http.Header{
+			"Content-Type":   {"text/plain; charset=utf-8"},
+			"Content-Length": {strconv.Itoa(len(connectRefusedBody))},
+		},
+		Body:          io.NopCloser(strings.NewReader(connectRefusedBody)),
+		ContentLength: int64(len(connectRefusedBody)),
+	}
+}
+
+// writeFields writes one "name: value" line per value, sorted by name.
+func writeFields(b *bytes.Buffer, h http.Header) {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range h[name] {
+			fmt.Fprintf(b, "%s: %s\n", strings.ToLower(name), v)
+		}
+	}
+}

@@ -43,7 +43,7 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&opts.wasmFile, "wasm", "", "module `file` (default: the filename in -envoy, else "+defaultWasm+")")
 	fs.Var(opts.resolve, "resolve", "`HOST=ADDR:PORT` sends requests for HOST (any port) to ADDR:PORT over plain HTTP; repeatable")
 	fs.BoolVar(&opts.verbose, "v", false, "print the module's debug logs too")
-	fs.BoolVar(&opts.echo, "echo", false, "answer every request the filter lets through with the request as it would go upstream, instead of sending it (for demos; shows injected values)")
+	fs.BoolVar(&opts.echo, "echo", false, "answer every request the filter lets through with the request as it would go upstream, instead of sending it, and CONNECT with 403 (for demos; shows injected values)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

@@ -23,23 +23,31 @@ var hopByHop = map[string]bool{
 }
 
 // requestHeaders builds the header map Envoy's HTTP/1 codec would hand the
-// filter chain. net/http has already parsed the request: it folds Host into
-// r.Host (the absolute-form authority winning over the Host header, as in
-// Envoy) and keeps headers in a map, so the order of lines with different
-// names is lost; they come out sorted by name, while lines sharing a name keep
-// their arrival order and count.
-func requestHeaders(r *http.Request) hostsim.Headers {
+// filter chain, or reports false for a request target Envoy answers 400 for.
+// net/http has already parsed the request: it folds Host into r.Host (the
+// absolute-form authority winning over the Host header, as in Envoy) and
+// keeps headers in a map, so the order of lines with different names is lost;
+// they come out sorted by name, while lines sharing a name keep their arrival
+// order and count.
+func requestHeaders(r *http.Request) (hostsim.Headers, bool) {
 	h := hostsim.Headers{{Name: ":method", Value: r.Method}}
 	if r.Method == http.MethodConnect {
+		if !validAuthority(r.RequestURI, true) {
+			return nil, false
+		}
 		h = append(h, hostsim.Header{Name: ":authority", Value: r.Host})
 	} else {
+		path, ok := requestPath(r.Method, r.RequestURI)
+		if !ok {
+			return nil, false
+		}
 		h = append(h,
 			hostsim.Header{Name: ":scheme", Value: "http"},
 			hostsim.Header{Name: ":authority", Value: r.Host},
-			hostsim.Header{Name: ":path", Value: requestPath(r.RequestURI)},
+			hostsim.Header{Name: ":path", Value: path},
 		)
 	}
-	return appendHeaders(h, r.Header)
+	return appendHeaders(h, r.Header), true
 }
 
 // responseHeaders builds the header map of an upstream response.
@@ -65,22 +73,79 @@ func appendHeaders(h hostsim.Headers, src http.Header) hostsim.Headers {
 	return h
 }
 
-// requestPath returns :path from a request target exactly as sent:
-// origin-form and asterisk-form unchanged, absolute-form without its scheme
-// and authority. Nothing is decoded or re-encoded.
-func requestPath(target string) string {
-	if strings.HasPrefix(target, "/") || target == "*" {
-		return target
+// requestPath returns :path from a request target as Envoy's HTTP/1 codec
+// derives it, and false where the codec answers 400 (http1.invalid_url or
+// http1.invalid_scheme) instead: ServerConnectionImpl::handlePath in
+// source/common/http/http1/codec_impl.cc, which parses absolute-form with
+// http_parser_parse_url (Utility::Url::initialize in
+// source/common/http/utility.cc). Origin-form stays as sent, "*" only with
+// OPTIONS; absolute-form needs http or https, "//" and a host, and loses its
+// scheme and authority. So "http:/v1/models?key=..." is refused, never sent
+// on as "/" with its path and query gone. Nothing is decoded or re-encoded.
+func requestPath(method, target string) (string, bool) {
+	switch {
+	case strings.HasPrefix(target, "/"):
+		return target, true
+	case target == "*":
+		return target, method == http.MethodOptions
 	}
-	_, rest, _ := strings.Cut(target, "://")
-	i := strings.IndexAny(rest, "/?")
-	if i < 0 {
-		return "/"
+	scheme, rest, ok := strings.Cut(target, "://")
+	if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
+		return "", false
 	}
-	if rest[i] == '?' {
-		return "/" + rest[i:]
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
 	}
-	return rest[i:]
+	if !validAuthority(rest[:end], false) {
+		return "", false
+	}
+	switch path := rest[end:]; {
+	case path == "":
+		return "/", true
+	case path[0] == '?':
+		return "/" + path, true
+	default:
+		return path, true
+	}
+}
+
+// validAuthority reports whether http_parser takes a as the authority of an
+// absolute-form target ([userinfo@]host[:port]) or, for CONNECT, as its
+// whole target (host:port, nothing else): a host, and a port of digits up to
+// 65535 wherever a colon announces one.
+func validAuthority(a string, connect bool) bool {
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		if connect {
+			return false
+		}
+		a = a[i+1:]
+	}
+	var host, port string
+	var hasPort bool
+	if strings.HasPrefix(a, "[") {
+		end := strings.IndexByte(a, ']')
+		if end < 0 {
+			return false
+		}
+		host = a[1:end]
+		if rest := a[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return false
+			}
+			port, hasPort = rest[1:], true
+		}
+	} else {
+		host, port, hasPort = strings.Cut(a, ":")
+	}
+	if host == "" || connect && !hasPort {
+		return false
+	}
+	if !hasPort {
+		return true
+	}
+	_, err := strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // pseudo returns the value of a pseudo-header.

@@ -113,8 +113,8 @@ func TestRequestHeaders(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := requestHeaders(readRequest(t, tc.raw))
-			if !reflect.DeepEqual(got, tc.want) {
+			got, ok := requestHeaders(readRequest(t, tc.raw))
+			if !ok || !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("headers =\n%q\nwant\n%q", got, tc.want)
 			}
 		})
@@ -144,19 +144,81 @@ func TestResponseHeaders(t *testing.T) {
 
 func TestRequestPath(t *testing.T) {
 	for target, want := range map[string]string{
-		"/":                        "/",
-		"/v1/models?key=a%2Bb":     "/v1/models?key=a%2Bb",
-		"http://h":                 "/",
-		"http://h/":                "/",
-		"http://h?x=1":             "/?x=1",
-		"http://h:80/a/b?c=d://e":  "/a/b?c=d://e",
-		"http://user@h/p":          "/p",
-		"https://h/%7Euser/../x?y": "/%7Euser/../x?y",
-		"/a?b=http://c/d":          "/a?b=http://c/d",
-		"*":                        "*",
+		"/":                         "/",
+		"/v1/models?key=a%2Bb":      "/v1/models?key=a%2Bb",
+		"http://h":                  "/",
+		"http://h/":                 "/",
+		"http://h?x=1":              "/?x=1",
+		"http://h:80/a/b?c=d://e":   "/a/b?c=d://e",
+		"http://h:65535/":           "/",
+		"http://user@h/p":           "/p",
+		"https://h/%7Euser/../x?y":  "/%7Euser/../x?y",
+		"HTTP://[::1]:8080/x":       "/x",
+		"/a?b=http://c/d":           "/a?b=http://c/d",
+		"//h/x":                     "//h/x",
+		"http://h//x?u=http:/y":     "//x?u=http:/y",
+		"http://h/v1/models?key=p#": "/v1/models?key=p#",
 	} {
-		if got := requestPath(target); got != want {
-			t.Errorf("requestPath(%q) = %q, want %q", target, got, want)
+		if got, ok := requestPath(http.MethodGet, target); !ok || got != want {
+			t.Errorf("requestPath(GET, %q) = %q, %v; want %q", target, got, ok, want)
+		}
+	}
+	if got, ok := requestPath(http.MethodOptions, "*"); !ok || got != "*" {
+		t.Errorf("requestPath(OPTIONS, *) = %q, %v; want *", got, ok)
+	}
+	// Envoy's codec answers 400 for each of these; none may become a path.
+	for _, target := range []string{
+		"http:/v1/models?key=sgp_gemini_000000000000000000001", // W2: no authority
+		"http:v1/models",
+		"http:///v1/models",
+		"http://?x=1",
+		"http://user@/p",
+		"http://h:/p",
+		"http://h:65536/p",
+		"http://h:8o/p",
+		"http://[::1/p",
+		"http://[::1]x/p",
+		"ftp://h/p",
+		"h/p",
+		"v1/models?key=p",
+		"*",
+	} {
+		if got, ok := requestPath(http.MethodGet, target); ok {
+			t.Errorf("requestPath(GET, %q) = %q, want it refused", target, got)
+		}
+	}
+}
+
+func TestValidConnectAuthority(t *testing.T) {
+	for a, want := range map[string]bool{
+		"api.openai.com:443": true,
+		"[::1]:8443":         true,
+		"api.openai.com":     false,
+		"api.openai.com:":    false,
+		":443":               false,
+		"[::1]":              false,
+		"h:99999":            false,
+		"user@h:443":         false,
+		"/v1/models":         false,
+	} {
+		if got := validAuthority(a, true); got != want {
+			t.Errorf("validAuthority(%q, connect) = %v, want %v", a, got, want)
+		}
+	}
+}
+
+// TestRequestHeadersRefusesTargets covers what net/http's server accepts but
+// Envoy's codec does not: the filter never sees these requests.
+func TestRequestHeadersRefusesTargets(t *testing.T) {
+	for _, raw := range []string{
+		"GET http:/v1/models?key=sgp_gemini_000000000000000000001 HTTP/1.1\r\nHost: generativelanguage.googleapis.com\r\n\r\n",
+		"GET * HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+		"GET http://api.openai.com:/v1 HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+		"CONNECT api.openai.com HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+		"CONNECT /v1/models HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n",
+	} {
+		if h, ok := requestHeaders(readRequest(t, raw)); ok {
+			t.Errorf("requestHeaders(%q) = %q, want it refused", raw, h)
 		}
 	}
 }

@@ -10,19 +10,22 @@
 // the names and the failure policy (fail_open, or failure_policy and
 // reload_config.backoff.base_interval) still come from that file when it
 // exists. -echo answers each request the filter lets through with the
-// request itself.
+// request itself, and each CONNECT with 403, as the shipped envoy.yaml does:
+// nothing leaves the machine.
 // Requests for a host mapped with -resolve go to that address over plain
 // HTTP; others go to the host itself over TLS, as the Envoy forward proxy
 // originates TLS. CONNECT requests pass the filter's request headers, then
-// tunnel bytes uninspected.
+// tunnel bytes uninspected. A request target Envoy's HTTP/1 codec refuses
+// (e.g. "http:/path", with no authority) gets 400 before the filter runs.
 //
 // One VM serves every connection; its callbacks are serialised, as on one
 // Envoy worker thread, while streams interleave. Limits, against Envoy:
 // net/http hands over headers as a map, so lines with different names reach
 // the filter sorted by name (lines sharing a name keep their order and count);
-// only header callbacks run (bodies stream through unfiltered); trailers,
-// protocol upgrades and downstream HTTP/2 are not supported; a stream the
-// module pauses without a local reply gets 500, since nothing resumes it.
+// only header and request trailer callbacks run (bodies stream through
+// unfiltered; response trailers are dropped); protocol upgrades and
+// downstream HTTP/2 are not supported; a stream the module pauses without a
+// local reply gets 500, since nothing resumes it.
 package main
 
 import (

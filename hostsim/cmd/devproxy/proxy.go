@@ -29,6 +29,7 @@ type devProxy struct {
 	logger   *log.Logger
 	resolve  resolveMap
 	upstream upstreamSender
+	echo     bool // -echo: CONNECT is refused too, so nothing leaves the machine
 	dialer   net.Dialer
 
 	mu sync.Mutex
@@ -67,7 +68,7 @@ func newDevProxy(ctx context.Context, module *hostsim.Module, cfg hostsim.Plugin
 		tunnels: map[net.Conn]struct{}{},
 	}
 	if echo {
-		p.upstream = echoUpstream{}
+		p.upstream, p.echo = echoUpstream{}, true
 	}
 	// Print as the guest logs, at or above the level it is told (as Envoy
 	// filters by its own level); the VM keeps nothing, so memory stays flat.
@@ -129,10 +130,19 @@ func (p *devProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res    hostsim.Result
 		err    error
 	)
+	headers, ok := requestHeaders(r)
+	if !ok {
+		// Envoy's codec answers before any filter runs, and closes the
+		// connection. The target is not logged: it may hold a placeholder.
+		p.logger.Printf("devproxy: %s with a request target that is neither origin-form, absolute-form with a host, nor valid for the method: 400", r.Method)
+		w.Header().Set("Connection", "close")
+		writeText(w, http.StatusBadRequest, "devproxy: invalid request target\n")
+		return
+	}
 	endOfStream := r.Method != http.MethodConnect && r.ContentLength == 0
 	if !p.call(func(vm *hostsim.VM) {
 		stream = vm.NewStream(p.ctx)
-		res, err = stream.RequestHeaders(requestHeaders(r), endOfStream)
+		res, err = stream.RequestHeaders(headers, endOfStream)
 	}) {
 		writeText(w, http.StatusServiceUnavailable, "devproxy: shutting down\n")
 		return
@@ -146,6 +156,11 @@ func (p *devProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodConnect {
+		if p.echo {
+			authority, _ := pseudo(res.Headers, ":authority")
+			p.relay(w, r, stream, connectRefused(), authority)
+			return
+		}
 		p.tunnel(w, r, stream, res.Headers)
 		return
 	}
@@ -175,8 +190,8 @@ func (p *devProxy) proceed(w http.ResponseWriter, res hostsim.Result, err error,
 }
 
 // forward sends the request upstream with the headers the filter produced,
-// streams the request body, runs the response headers through the filter and
-// streams the response body back, flushing as it arrives.
+// streams the request body with the trailers the filter lets through, and
+// relays the response.
 func (p *devProxy) forward(w http.ResponseWriter, r *http.Request, stream *hostsim.Stream, h hostsim.Headers) {
 	req, err := p.upstreamRequest(r, h)
 	if err != nil {
@@ -184,7 +199,19 @@ func (p *devProxy) forward(w http.ResponseWriter, r *http.Request, stream *hosts
 		writeText(w, http.StatusInternalServerError, "devproxy: filter error\n")
 		return
 	}
+	var trailers *requestTrailers
+	if req.Body != nil && r.ContentLength < 0 { // only a chunked body ends in trailers
+		trailers = &requestTrailers{ReadCloser: req.Body, p: p, r: r, stream: stream, out: http.Header{}}
+		req.Body, req.Trailer = trailers, trailers.out
+	}
 	resp, err := p.upstream.RoundTrip(req)
+	if stopped := trailers.outcome(); stopped != nil {
+		if err == nil {
+			resp.Body.Close()
+		}
+		p.proceed(w, stopped.res, stopped.err, "request trailers")
+		return
+	}
 	if err != nil {
 		if r.Context().Err() == nil {
 			p.logger.Printf("devproxy: upstream %s: %v", req.Host, err)
@@ -192,9 +219,18 @@ func (p *devProxy) forward(w http.ResponseWriter, r *http.Request, stream *hosts
 		writeText(w, http.StatusBadGateway, "devproxy: upstream request failed\n")
 		return
 	}
+	p.relay(w, r, stream, resp, req.Host)
+}
+
+// relay runs the response headers through the filter, then writes the
+// response and streams its body back, flushing as it arrives.
+func (p *devProxy) relay(w http.ResponseWriter, r *http.Request, stream *hostsim.Stream, resp *http.Response, authority string) {
 	defer resp.Body.Close()
 
-	var res hostsim.Result
+	var (
+		res hostsim.Result
+		err error
+	)
 	if !p.call(func(*hostsim.VM) {
 		res, err = stream.ResponseHeaders(responseHeaders(resp), resp.Body == http.NoBody)
 	}) {
@@ -230,7 +266,7 @@ func (p *devProxy) forward(w http.ResponseWriter, r *http.Request, stream *hosts
 		}
 		if err != nil {
 			if r.Context().Err() == nil {
-				p.logger.Printf("devproxy: upstream %s: reading the response body: %v", req.Host, err)
+				p.logger.Printf("devproxy: upstream %s: reading the response body: %v", authority, err)
 			}
 			// Abort the client connection so a cut body never looks complete.
 			panic(http.ErrAbortHandler)

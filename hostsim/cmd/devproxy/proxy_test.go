@@ -397,6 +397,38 @@ func TestOriginFormRequest(t *testing.T) {
 	}
 }
 
+// W2: "http:/v1/models?..." parses in net/http as a path with no host, and
+// was sent on as "GET /". Envoy's codec answers 400 before any filter runs,
+// and so must the dev proxy.
+func TestRefusesTargetWithoutAuthority(t *testing.T) {
+	p, up := startOpenAIProxy(t, passConfig)
+	conn, err := net.Dial("tcp", p.url.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET http:/v1/models?key="+placeholder+" HTTP/1.1\r\nHost: api.openai.com\r\n\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	wantResponse(t, resp, string(body), http.StatusBadRequest, "text/plain; charset=utf-8", "devproxy: invalid request target\n")
+	if !resp.Close {
+		t.Error("the connection stays open after a 400 for the request line; Envoy closes it")
+	}
+	if got := up.received(); len(got) != 0 {
+		t.Errorf("upstream received %+v; want nothing", got)
+	}
+	assertAbsent(t, up, resp, string(body))
+	if logs := p.logs.String(); strings.Contains(logs, placeholder) || !strings.Contains(logs, "devproxy: GET with a request target that is neither") {
+		t.Errorf("logs = %q; want the refusal logged without the target", logs)
+	}
+}
+
 func TestVerboseLogsDebug(t *testing.T) {
 	p, _ := startOpenAIProxy(t, passConfig, "-v")
 	resp, body := p.chat(t, "http://api.openai.com/v1/chat/completions")
