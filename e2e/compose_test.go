@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -16,9 +15,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
-	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/reflect/protoregistry"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
+	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
 	"github.com/secretgate/secretgate/policies"
@@ -354,11 +352,22 @@ func TestComposeBadConfigIsValidEnvoyButRejectedByThePlugin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := composeBootstrap(t, file, data)
+		b, err := envoyCfgParse(data)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
 		if len(b.GetStaticResources().GetListeners()) == 0 {
 			t.Fatalf("%s: no listener", file)
 		}
-		configs := composePluginConfigs(t, data)
+		var configs []string
+		_ = envoyCfgWalk(b, func(_ string, m proto.Message, _ bool) error {
+			if pc, ok := m.(*wasmv3.PluginConfig); ok {
+				if c, ok := envoyCfgBytes(pc.GetConfiguration()); ok {
+					configs = append(configs, string(c))
+				}
+			}
+			return nil
+		})
 		if len(configs) == 0 {
 			t.Fatalf("%s: no plugin configuration", file)
 		}
@@ -378,79 +387,6 @@ func TestComposeBadConfigIsValidEnvoyButRejectedByThePlugin(t *testing.T) {
 // composeBadConfigError is what the module logs, and Envoy prints, for
 // e2e/testdata/envoy-badconfig.yaml.
 const composeBadConfigError = "secrets.CUSTOM_API_KEY.hosts: required: no default hosts for this name"
-
-func composeBootstrap(t *testing.T, name string, data []byte) *bootstrapv3.Bootstrap {
-	t.Helper()
-	var doc any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	js, err := json.Marshal(composeJSONable(doc))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	var b bootstrapv3.Bootstrap
-	if err := (protojson.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(js, &b); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if err := b.ValidateAll(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return &b
-}
-
-// composeJSONable turns yaml.v3's maps into ones encoding/json accepts.
-func composeJSONable(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = composeJSONable(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = composeJSONable(e)
-		}
-		return out
-	}
-	return v
-}
-
-// composePluginConfigs returns the configuration string of every wasm filter.
-func composePluginConfigs(t *testing.T, data []byte) []string {
-	t.Helper()
-	var doc any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if tc, ok := v["typed_config"].(map[string]any); ok && v["name"] == "envoy.filters.http.wasm" {
-				cfg, _ := tc["config"].(map[string]any)
-				conf, _ := cfg["configuration"].(map[string]any)
-				if s, ok := conf["value"].(string); ok && !seen[s] {
-					seen[s] = true
-					out = append(out, s)
-				}
-			}
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(e)
-			}
-		}
-	}
-	walk(doc)
-	return out
-}
 
 // TestComposeE2EPackageVets compiles and vets the docker-dependent tests,
 // which no other test builds.
