@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // HTTP calls (proxy_http_call), gRPC calls, and the delivery of asynchronous
@@ -535,20 +536,69 @@ func (vm *VM) grpcToken(s []uint64, fn string, callsToo bool) {
 }
 
 // parsesAsGrpcService reports whether protobuf would parse b as an
-// envoy.config.core.v3.GrpcService: well-formed wire format, with the message
-// fields it knows (envoy_grpc 1, google_grpc 2, timeout 3, initial_metadata 5)
-// well-formed too. It does not check UTF-8 in nested strings.
+// envoy.config.core.v3.GrpcService: well-formed wire format all the way down
+// through the message fields grpcServiceSchema names, their proto3 strings
+// valid UTF-8, and no deeper than protobuf's default recursion limit.
 func parsesAsGrpcService(b []byte) bool {
-	return wellFormedMessage(b, func(field uint64) bool { return field <= 3 || field == 5 })
-}
-
-func wellFormedMessage(b []byte, nested func(field uint64) bool) bool {
-	rest, ok := skipFields(b, 0, nested)
+	rest, ok := skipFields(b, "GrpcService", 0, protoRecursionLimit)
 	return ok && len(rest) == 0
 }
 
-// skipFields consumes fields until the end of b or, inside a group, its end tag.
-func skipFields(b []byte, group uint64, nested func(uint64) bool) ([]byte, bool) {
+// protoRecursionLimit is C++ protobuf's default nesting limit for parsing
+// (messages and groups alike).
+const protoRecursionLimit = 100
+
+// protoString marks a proto3 string field, which must hold valid UTF-8.
+const protoString = "string"
+
+// grpcServiceSchema is every message reachable from GrpcService in Envoy
+// v1.40.0's protos, by name relative to its package, with its string and
+// message fields (bytes and scalar fields need no checking past the wire
+// format). TestGrpcServiceSchema checks it against go-control-plane.
+var grpcServiceSchema = map[string]map[uint64]string{
+	"GrpcService":                                   {1: "GrpcService.EnvoyGrpc", 2: "GrpcService.GoogleGrpc", 3: "Duration", 5: "HeaderValue", 6: "RetryPolicy"},
+	"GrpcService.EnvoyGrpc":                         {1: protoString, 2: protoString, 3: "RetryPolicy", 4: "UInt32Value"},
+	"GrpcService.GoogleGrpc":                        {1: protoString, 2: "GrpcService.GoogleGrpc.ChannelCredentials", 3: "GrpcService.GoogleGrpc.CallCredentials", 4: protoString, 5: protoString, 6: "Struct", 7: "UInt32Value", 8: "GrpcService.GoogleGrpc.ChannelArgs", 9: "Any", 10: "Any"},
+	"GrpcService.GoogleGrpc.ChannelCredentials":     {1: "GrpcService.GoogleGrpc.SslCredentials", 2: "Empty", 3: "GrpcService.GoogleGrpc.GoogleLocalCredentials"},
+	"GrpcService.GoogleGrpc.SslCredentials":         {1: "DataSource", 2: "DataSource", 3: "DataSource"},
+	"GrpcService.GoogleGrpc.GoogleLocalCredentials": {},
+	"GrpcService.GoogleGrpc.CallCredentials": {1: protoString, 2: "Empty", 3: protoString,
+		4: "GrpcService.GoogleGrpc.CallCredentials.ServiceAccountJWTAccessCredentials",
+		5: "GrpcService.GoogleGrpc.CallCredentials.GoogleIAMCredentials",
+		6: "GrpcService.GoogleGrpc.CallCredentials.MetadataCredentialsFromPlugin",
+		7: "GrpcService.GoogleGrpc.CallCredentials.StsService"},
+	"GrpcService.GoogleGrpc.CallCredentials.ServiceAccountJWTAccessCredentials": {1: protoString},
+	"GrpcService.GoogleGrpc.CallCredentials.GoogleIAMCredentials":               {1: protoString, 2: protoString},
+	"GrpcService.GoogleGrpc.CallCredentials.MetadataCredentialsFromPlugin":      {1: protoString, 3: "Any"},
+	"GrpcService.GoogleGrpc.CallCredentials.StsService": {1: protoString, 2: protoString, 3: protoString,
+		4: protoString, 5: protoString, 6: protoString, 7: protoString, 8: protoString, 9: protoString},
+	"GrpcService.GoogleGrpc.ChannelArgs":           {1: "GrpcService.GoogleGrpc.ChannelArgs.ArgsEntry"},
+	"GrpcService.GoogleGrpc.ChannelArgs.ArgsEntry": {1: protoString, 2: "GrpcService.GoogleGrpc.ChannelArgs.Value"},
+	"GrpcService.GoogleGrpc.ChannelArgs.Value":     {1: protoString},
+	"RetryPolicy":                    {1: "BackoffStrategy", 2: "UInt32Value", 3: protoString, 4: "RetryPolicy.RetryPriority", 5: "RetryPolicy.RetryHostPredicate"},
+	"RetryPolicy.RetryPriority":      {1: protoString, 2: "Any"},
+	"RetryPolicy.RetryHostPredicate": {1: protoString, 2: "Any"},
+	"BackoffStrategy":                {1: "Duration", 2: "Duration"},
+	"DataSource":                     {1: protoString, 3: protoString, 4: protoString, 5: "WatchedDirectory"},
+	"WatchedDirectory":               {1: protoString},
+	"HeaderValue":                    {1: protoString, 2: protoString},
+	"Any":                            {1: protoString},
+	"Duration":                       {},
+	"Empty":                          {},
+	"UInt32Value":                    {},
+	"Struct":                         {1: "Struct.FieldsEntry"},
+	"Struct.FieldsEntry":             {1: protoString, 2: "Value"},
+	"Value":                          {3: protoString, 5: "Struct", 6: "ListValue"},
+	"ListValue":                      {1: "Value"},
+}
+
+// skipFields consumes the fields of a message (or, inside a group, up to its
+// end tag) until the end of b. msg names the message in grpcServiceSchema; ""
+// is an unknown field's group, whose contents are checked as wire format only.
+func skipFields(b []byte, msg string, group uint64, depth int) ([]byte, bool) {
+	if depth--; depth < 0 {
+		return nil, false
+	}
 	for len(b) > 0 {
 		tag, n := uvarint(b)
 		if n == 0 {
@@ -580,13 +630,21 @@ func skipFields(b []byte, group uint64, nested func(uint64) bool) ([]byte, bool)
 				return nil, false
 			}
 			payload := b[n : n+int(size)]
-			if nested != nil && nested(field) && !wellFormedMessage(payload, func(uint64) bool { return false }) {
-				return nil, false
+			switch kind := grpcServiceSchema[msg][field]; kind {
+			case "":
+			case protoString:
+				if !utf8.Valid(payload) {
+					return nil, false
+				}
+			default:
+				if rest, ok := skipFields(payload, kind, 0, depth); !ok || len(rest) > 0 {
+					return nil, false
+				}
 			}
 			b = b[n+int(size):]
 		case 3:
 			var ok bool
-			if b, ok = skipFields(b, field, nil); !ok {
+			if b, ok = skipFields(b, "", field, depth); !ok {
 				return nil, false
 			}
 		case 4:

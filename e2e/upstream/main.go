@@ -192,15 +192,24 @@ func readRequest(br *bufio.Reader) (rec Record, closeAfter bool, err error) {
 			closeAfter = closeAfter || strings.EqualFold(value, "close")
 		}
 	}
-	var body io.Reader = io.LimitReader(br, contentLength)
-	if chunked {
-		body = io.LimitReader(httputil.NewChunkedReader(br), maxBody)
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return rec, false, err
-	}
-	if chunked {
+	var b []byte
+	if !chunked {
+		// A body cut short is an error, not a shorter body.
+		b = make([]byte, contentLength)
+		if _, err := io.ReadFull(br, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return rec, false, err
+		}
+	} else {
+		// One byte past maxBody tells a body that is too long from one that fits.
+		if b, err = io.ReadAll(io.LimitReader(httputil.NewChunkedReader(br), maxBody+1)); err != nil {
+			return rec, false, err
+		}
+		if len(b) > maxBody {
+			return rec, false, fmt.Errorf("chunked body over %d bytes", maxBody)
+		}
 		// The chunked reader stops at the last chunk; the trailer section
 		// and its blank line still precede the next request.
 		for {

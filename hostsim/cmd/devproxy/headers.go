@@ -35,15 +35,19 @@ func requestHeaders(r *http.Request) (hostsim.Headers, bool) {
 		if !validAuthority(r.RequestURI, true) {
 			return nil, false
 		}
-		h = append(h, hostsim.Header{Name: ":authority", Value: r.Host})
+		// As sent: r.Host has an IPv6 zone's %25 decoded.
+		h = append(h, hostsim.Header{Name: ":authority", Value: r.RequestURI})
 	} else {
-		path, ok := requestPath(r.Method, r.RequestURI)
+		authority, path, ok := requestTarget(r.Method, r.RequestURI)
 		if !ok {
 			return nil, false
 		}
+		if authority == "" {
+			authority = r.Host
+		}
 		h = append(h,
 			hostsim.Header{Name: ":scheme", Value: "http"},
-			hostsim.Header{Name: ":authority", Value: r.Host},
+			hostsim.Header{Name: ":authority", Value: authority},
 			hostsim.Header{Name: ":path", Value: path},
 		)
 	}
@@ -83,52 +87,64 @@ func appendHeaders(h hostsim.Headers, src http.Header) hostsim.Headers {
 // scheme and authority. So "http:/v1/models?key=..." is refused, never sent
 // on as "/" with its path and query gone. Nothing is decoded or re-encoded.
 func requestPath(method, target string) (string, bool) {
+	_, path, ok := requestTarget(method, target)
+	return path, ok
+}
+
+// requestTarget is requestPath that also returns an absolute-form target's
+// authority (host[:port], as sent: it becomes :authority); "" for the others.
+func requestTarget(method, target string) (authority, path string, ok bool) {
 	switch {
 	case strings.HasPrefix(target, "/"):
-		return target, true
+		return "", target, true
 	case target == "*":
-		return target, method == http.MethodOptions
+		return "", target, method == http.MethodOptions
 	}
 	scheme, rest, ok := strings.Cut(target, "://")
 	if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
-		return "", false
+		return "", "", false
 	}
 	end := strings.IndexAny(rest, "/?")
 	if end < 0 {
 		end = len(rest)
 	}
-	if !validAuthority(rest[:end], false) {
-		return "", false
+	authority = rest[:end]
+	if !validAuthority(authority, false) {
+		return "", "", false
+	}
+	if _, hostPort, found := strings.Cut(authority, "@"); found {
+		authority = hostPort
 	}
 	switch path := rest[end:]; {
 	case path == "":
-		return "/", true
+		return authority, "/", true
 	case path[0] == '?':
-		return "/" + path, true
+		return authority, "/" + path, true
 	default:
-		return path, true
+		return authority, path, true
 	}
 }
 
 // validAuthority reports whether http_parser takes a as the authority of an
 // absolute-form target ([userinfo@]host[:port]) or, for CONNECT, as its
-// whole target (host:port, nothing else): a host, and a port of digits up to
-// 65535 wherever a colon announces one.
+// whole target (host:port, nothing else): a host of letters, digits, ".",
+// "-" and "_" or a bracketed IPv6 address (with an optional %zone), one "@"
+// at most, and a port of digits up to 65535 wherever a colon announces one.
 func validAuthority(a string, connect bool) bool {
-	if i := strings.LastIndexByte(a, '@'); i >= 0 {
-		if connect {
+	if userinfo, hostPort, found := strings.Cut(a, "@"); found {
+		if connect || strings.IndexFunc(userinfo, func(c rune) bool { return !isUserinfoChar(c) }) >= 0 {
 			return false
 		}
-		a = a[i+1:]
+		a = hostPort
 	}
 	var host, port string
-	var hasPort bool
+	var hasPort, ipv6 bool
 	if strings.HasPrefix(a, "[") {
 		end := strings.IndexByte(a, ']')
 		if end < 0 {
 			return false
 		}
-		host = a[1:end]
+		host, ipv6 = a[1:end], true
 		if rest := a[end+1:]; rest != "" {
 			if rest[0] != ':' {
 				return false
@@ -138,7 +154,7 @@ func validAuthority(a string, connect bool) bool {
 	} else {
 		host, port, hasPort = strings.Cut(a, ":")
 	}
-	if host == "" || connect && !hasPort {
+	if host == "" || connect && !hasPort || !validHost(host, ipv6) {
 		return false
 	}
 	if !hasPort {
@@ -147,6 +163,28 @@ func validAuthority(a string, connect bool) bool {
 	_, err := strconv.ParseUint(port, 10, 16)
 	return err == nil
 }
+
+// validHost is http_parser's host grammar (http_parse_host_char, built
+// without HTTP_PARSER_STRICT).
+func validHost(host string, ipv6 bool) bool {
+	if !ipv6 {
+		return strings.IndexFunc(host, func(c rune) bool { return !isAlnum(c) && !strings.ContainsRune(".-_", c) }) < 0
+	}
+	addr, zone, hasZone := strings.Cut(host, "%")
+	if addr == "" || hasZone && zone == "" {
+		return false
+	}
+	return strings.IndexFunc(addr, func(c rune) bool { return !isHex(c) && c != ':' && c != '.' }) < 0 &&
+		strings.IndexFunc(zone, func(c rune) bool { return !isAlnum(c) && !strings.ContainsRune("%._-~", c) }) < 0
+}
+
+func isUserinfoChar(c rune) bool { return isAlnum(c) || strings.ContainsRune("-_.!~*'()%;:&=+$,", c) }
+
+func isAlnum(c rune) bool {
+	return c < 0x80 && (c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z')
+}
+
+func isHex(c rune) bool { return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' }
 
 // pseudo returns the value of a pseudo-header.
 func pseudo(h hostsim.Headers, name string) (string, bool) {
