@@ -125,16 +125,20 @@ func TestEnvoyConfigPolicyCatchesRegressions(t *testing.T) {
 			`command %REQ(:PATH)% prints request header ":PATH", which can hold an injected value`},
 		{"access log with a header", `\"%UPSTREAM_HOST%\"\n"`, `\"%UPSTREAM_HOST%\" %REQ(AUTHORIZATION)%\n"`,
 			`command %REQ(AUTHORIZATION)% prints request header "AUTHORIZATION", which can hold an injected value`},
-		{"internal redirects", "route: {cluster: dynamic_forward_proxy}",
-			"route: {cluster: dynamic_forward_proxy, internal_redirect_policy: {}}",
+		{"internal redirects", "route: {cluster: dynamic_forward_proxy, timeout: 0s}",
+			"route: {cluster: dynamic_forward_proxy, timeout: 0s, internal_redirect_policy: {}}",
 			"internal_redirect_policy: a redirect would be followed with injected headers"},
-		{"host rewrite", "route: {cluster: dynamic_forward_proxy}",
-			"route: {cluster: dynamic_forward_proxy, host_rewrite_literal: elsewhere.example}",
+		{"host rewrite", "route: {cluster: dynamic_forward_proxy, timeout: 0s}",
+			"route: {cluster: dynamic_forward_proxy, timeout: 0s, host_rewrite_literal: elsewhere.example}",
 			"host_rewrite_literal: the router would send the request to another host than the plugin checked"},
 		{"CONNECT upgrade", "stat_prefix: egress\n", "stat_prefix: egress\n          upgrade_configs: [{upgrade_type: CONNECT}]\n",
 			"upgrade_configs: CONNECT is allowed: tunnels would pass the plugin uninspected"},
 		{"interception of a host no secret allows", "server_names: [api.example.com]", "server_names: [api.example.org]",
 			`server name "api.example.org" is no allowed host of any secret`},
+		{"route timeout", "route: {cluster: dynamic_forward_proxy, timeout: 0s}", "route: {cluster: dynamic_forward_proxy}",
+			"timeout: want 0s: Envoy's default 15 s (or any route timeout) cuts off long completions and event streams"},
+		{"x-envoy headers", "suppress_envoy_headers: true", "suppress_envoy_headers: false",
+			"router: suppress_envoy_headers is off: x-envoy-* headers would describe this proxy to third-party APIs"},
 		{"no SAN check", "auto_san_validation: true", "auto_san_validation: false",
 			"cluster dynamic_forward_proxy: the upstream certificate's SAN is not checked against the host"},
 		{"no upstream CA", "trusted_ca: {filename: /etc/ssl/certs/ca-certificates.crt}", "{}",
@@ -177,6 +181,10 @@ type envoyCfgPlugin struct {
 //   - on a TLS-inspecting listener: a chain running the plugin without SNI
 //     names, or for a name that is no allowed host of the plugin's secrets, or
 //     without a certificate to terminate TLS.
+//
+// It also reports two settings that break the product rather than leak: a
+// route timeout (Envoy's default 15 s cuts model API responses short), and a
+// router that sends x-envoy-* headers to third-party APIs.
 func envoyCfgPolicy(b *bootstrapv3.Bootstrap) (problems []string, plugins []envoyCfgPlugin) {
 	report := func(path, format string, args ...any) {
 		problems = append(problems, path+": "+fmt.Sprintf(format, args...))
@@ -288,8 +296,10 @@ func envoyCfgCheckHCM(path string, hcm *hcmv3.HttpConnectionManager, routed map[
 	}
 	if len(after) == 0 {
 		report(path, "no router after the wasm filter")
-	} else if _, ok := envoyCfgAny(filters[len(filters)-1].GetTypedConfig()).(*routerv3.Router); !ok {
+	} else if r, ok := envoyCfgAny(filters[len(filters)-1].GetTypedConfig()).(*routerv3.Router); !ok {
 		report(path, "the last HTTP filter is not the router")
+	} else if !r.GetSuppressEnvoyHeaders() {
+		report(path, "router: suppress_envoy_headers is off: x-envoy-* headers would describe this proxy to third-party APIs")
 	} else if len(after) > 1 {
 		report(path, "http_filters: [%s] between the wasm filter and the router: they could rewrite the host after the plugin checked it",
 			strings.Join(after[:len(after)-1], ", "))
@@ -393,6 +403,9 @@ func envoyCfgCheckRoutes(path string, rc *routev3.RouteConfiguration, routed map
 				if strings.EqualFold(u.GetUpgradeType(), "CONNECT") && (u.GetEnabled() == nil || u.GetEnabled().GetValue()) {
 					report(rpath, "upgrade_configs: CONNECT is allowed: tunnels would pass the plugin uninspected")
 				}
+			}
+			if t := a.GetTimeout(); t == nil || t.AsDuration() != 0 {
+				report(rpath, "timeout: want 0s: Envoy's default 15 s (or any route timeout) cuts off long completions and event streams")
 			}
 			switch c := a.GetClusterSpecifier().(type) {
 			case *routev3.RouteAction_Cluster:

@@ -20,7 +20,7 @@ fail() {
 command -v docker >/dev/null 2>&1 ||
 	fail "docker not found: the e2e suite runs Envoy and a test upstream in Docker Compose. Install Docker with the compose plugin, then run make e2e again."
 docker info >/dev/null 2>&1 ||
-	fail "the Docker engine is not reachable (docker info failed): start it, or point DOCKER_HOST at one, then run make e2e again."
+	fail "the Docker engine is not reachable (docker info failed): start a local engine (the bind mounts name files in this checkout), then run make e2e again."
 docker compose version >/dev/null 2>&1 ||
 	fail "docker compose is not available: install the Docker Compose plugin (docker compose, v2), then run make e2e again."
 command -v curl >/dev/null 2>&1 || fail "curl not found: it is used to wait for Envoy's admin /ready."
