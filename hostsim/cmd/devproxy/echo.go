@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -57,15 +56,11 @@ func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (echoUpstream) CloseIdleConnections() {}
 
-// connectRefusedBody is the body of connectRefused, as the dev proxy's own
-// reply.
-const connectRefusedBody = "devproxy: -echo opens no CONNECT tunnels; send http:// URLs to see the request\n"
-
 // connectRefused is what -echo answers a CONNECT the filter lets through
-// with, instead of tunnelling: the 403 the shipped envoy.yaml's
-// connect_matcher route answers every CONNECT with. Echoing the request is
-// no answer here: a 2xx to CONNECT opens a tunnel and carries no body
-// (RFC 9110 section 9.3.6), and the client would take the echo for the
+// with, instead of tunnelling: the 403 with an empty body the shipped
+// envoy.yaml's connect_matcher route answers every CONNECT with. Echoing the
+// request is no answer here: a 2xx to CONNECT opens a tunnel and carries no
+// body (RFC 9110 section 9.3.6), and the client would take the echo for the
 // upstream's first bytes.
 func connectRefused() *http.Response {
 	return &http.Response{
@@ -74,12 +69,8 @@ func connectRefused() *http.Response {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header: http.Header{
-			"Content-Type":   {"text/plain; charset=utf-8"},
-			"Content-Length": {strconv.Itoa(len(connectRefusedBody))},
-		},
-		Body:          io.NopCloser(strings.NewReader(connectRefusedBody)),
-		ContentLength: int64(len(connectRefusedBody)),
+		Header:     http.Header{"Content-Length": {"0"}},
+		Body:       http.NoBody,
 	}
 }
 

@@ -85,7 +85,9 @@ func appendHeaders(h hostsim.Headers, src http.Header) hostsim.Headers {
 // source/common/http/utility.cc). Origin-form stays as sent, "*" only with
 // OPTIONS; absolute-form needs http or https, "//" and a host, and loses its
 // scheme and authority. So "http:/v1/models?key=..." is refused, never sent
-// on as "/" with its path and query gone. Nothing is decoded or re-encoded.
+// on as "/" with its path and query gone. A target with a "#" fragment is
+// refused too, as the connection manager does by default
+// (http_reject_path_with_fragment). Nothing is decoded or re-encoded.
 func requestPath(method, target string) (string, bool) {
 	_, path, ok := requestTarget(method, target)
 	return path, ok
@@ -95,6 +97,8 @@ func requestPath(method, target string) (string, bool) {
 // authority (host[:port], as sent: it becomes :authority); "" for the others.
 func requestTarget(method, target string) (authority, path string, ok bool) {
 	switch {
+	case strings.Contains(target, "#"):
+		return "", "", false
 	case strings.HasPrefix(target, "/"):
 		return "", target, true
 	case target == "*":

@@ -37,6 +37,8 @@ func FuzzRequestTarget(f *testing.F) {
 		{"GET", "http://a@b@api.openai.com/", "h"},
 		{"GET", "http://api.openai.com!x/", "h"},
 		{"GET", "http://h\xc3\xa9/", "h"},
+		{"GET", "/v1#frag?k=v", "h"},
+		{"GET", "http://h/p?q#f", "h"},
 	} {
 		f.Add(seed[0], seed[1], seed[2])
 	}

@@ -144,20 +144,19 @@ func TestResponseHeaders(t *testing.T) {
 
 func TestRequestPath(t *testing.T) {
 	for target, want := range map[string]string{
-		"/":                         "/",
-		"/v1/models?key=a%2Bb":      "/v1/models?key=a%2Bb",
-		"http://h":                  "/",
-		"http://h/":                 "/",
-		"http://h?x=1":              "/?x=1",
-		"http://h:80/a/b?c=d://e":   "/a/b?c=d://e",
-		"http://h:65535/":           "/",
-		"http://user@h/p":           "/p",
-		"https://h/%7Euser/../x?y":  "/%7Euser/../x?y",
-		"HTTP://[::1]:8080/x":       "/x",
-		"/a?b=http://c/d":           "/a?b=http://c/d",
-		"//h/x":                     "//h/x",
-		"http://h//x?u=http:/y":     "//x?u=http:/y",
-		"http://h/v1/models?key=p#": "/v1/models?key=p#",
+		"/":                        "/",
+		"/v1/models?key=a%2Bb":     "/v1/models?key=a%2Bb",
+		"http://h":                 "/",
+		"http://h/":                "/",
+		"http://h?x=1":             "/?x=1",
+		"http://h:80/a/b?c=d://e":  "/a/b?c=d://e",
+		"http://h:65535/":          "/",
+		"http://user@h/p":          "/p",
+		"https://h/%7Euser/../x?y": "/%7Euser/../x?y",
+		"HTTP://[::1]:8080/x":      "/x",
+		"/a?b=http://c/d":          "/a?b=http://c/d",
+		"//h/x":                    "//h/x",
+		"http://h//x?u=http:/y":    "//x?u=http:/y",
 	} {
 		if got, ok := requestPath(http.MethodGet, target); !ok || got != want {
 			t.Errorf("requestPath(GET, %q) = %q, %v; want %q", target, got, ok, want)
@@ -182,6 +181,8 @@ func TestRequestPath(t *testing.T) {
 		"h/p",
 		"v1/models?key=p",
 		"*",
+		"http://h/v1/models?key=p#", // a fragment, even empty
+		"/v1#frag?key=p",
 	} {
 		if got, ok := requestPath(http.MethodGet, target); ok {
 			t.Errorf("requestPath(GET, %q) = %q, want it refused", target, got)
@@ -216,6 +217,8 @@ func TestRequestHeadersRefusesTargets(t *testing.T) {
 		"GET http://api.openai.com:/v1 HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
 		"CONNECT api.openai.com HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
 		"CONNECT /v1/models HTTP/1.1\r\nHost: api.openai.com:443\r\n\r\n",
+		"GET /v1#frag?key=sgp_gemini_000000000000000000001 HTTP/1.1\r\nHost: generativelanguage.googleapis.com\r\n\r\n",
+		"GET http://api.openai.com/v1#x HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
 	} {
 		if h, ok := requestHeaders(readRequest(t, raw)); ok {
 			t.Errorf("requestHeaders(%q) = %q, want it refused", raw, h)

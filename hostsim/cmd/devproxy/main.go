@@ -15,8 +15,9 @@
 // Requests for a host mapped with -resolve go to that address over plain
 // HTTP; others go to the host itself over TLS, as the Envoy forward proxy
 // originates TLS. CONNECT requests pass the filter's request headers, then
-// tunnel bytes uninspected. A request target Envoy's HTTP/1 codec refuses
-// (e.g. "http:/path", with no authority) gets 400 before the filter runs.
+// tunnel bytes uninspected. As in Envoy by default, a request target Envoy
+// refuses (e.g. "http:/path", with no authority, or one with a #fragment)
+// gets 400 and an HTTP/1.0 request 426, before the filter runs.
 //
 // One VM serves every connection; its callbacks are serialised, as on one
 // Envoy worker thread, while streams interleave. Limits, against Envoy:
@@ -25,7 +26,9 @@
 // only header and request trailer callbacks run (bodies stream through
 // unfiltered; response trailers are dropped); protocol upgrades and
 // downstream HTTP/2 are not supported; a stream the module pauses without a
-// local reply gets 500, since nothing resumes it.
+// local reply gets 500, since nothing resumes it; an absolute-form HTTP/1.1
+// request without a Host line gets net/http's 400 (Envoy takes the host from
+// the target).
 package main
 
 import (
@@ -105,9 +108,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "secretgate dev proxy listening on http://%s (module %s, config from %s)\n", ln.Addr(), wasmPath, source)
 
 	srv := &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          log.New(stderr, "devproxy: ", 0),
+		Handler: p,
+		// OPTIONS * goes through the filter, as in Envoy, instead of getting
+		// net/http's own 200.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            30 * time.Second,
+		ErrorLog:                     log.New(stderr, "devproxy: ", 0),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

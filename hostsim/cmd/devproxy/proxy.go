@@ -130,11 +130,18 @@ func (p *devProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res    hostsim.Result
 		err    error
 	)
+	// Envoy's codec answers these before any filter runs, and closes the
+	// connection. The target is not logged: it may hold a placeholder.
+	if !r.ProtoAtLeast(1, 1) {
+		// accept_http_10 is false by default.
+		p.logger.Printf("devproxy: %s over %s: 426", r.Method, r.Proto)
+		w.Header().Set("Connection", "close")
+		writeText(w, http.StatusUpgradeRequired, "devproxy: HTTP/1.0 is not accepted; use HTTP/1.1\n")
+		return
+	}
 	headers, ok := requestHeaders(r)
 	if !ok {
-		// Envoy's codec answers before any filter runs, and closes the
-		// connection. The target is not logged: it may hold a placeholder.
-		p.logger.Printf("devproxy: %s with a request target that is neither origin-form, absolute-form with a host, nor valid for the method: 400", r.Method)
+		p.logger.Printf("devproxy: %s with a request target that is neither origin-form, absolute-form with a host, nor valid for the method, or that has a #fragment: 400", r.Method)
 		w.Header().Set("Connection", "close")
 		writeText(w, http.StatusBadRequest, "devproxy: invalid request target\n")
 		return
