@@ -72,13 +72,15 @@ var (
 		"x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node",
 		"x-envoy-external-address", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
 		"x-envoy-internal", "x-envoy-ip-tags", "x-envoy-retry-on", "x-envoy-retry-grpc-on",
-		"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-original-path",
+		"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+		"x-envoy-is-timeout-retry", "x-envoy-original-path",
 		"x-envoy-original-url", "x-envoy-upstream-alt-stat-name",
 		"x-envoy-upstream-rq-timeout-alt-response", "expect", "x-forwarded-client-cert",
 		"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "grpc-timeout", ":authority",
 		":method", ":path", ":protocol", ":scheme", "te", "user-agent",
 		"x-envoy-expected-rq-timeout-ms", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
-		"x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-stream-duration-ms")
+		"x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-stream-duration-ms",
+		"x-forwarded-port")
 	inlineResponseHeaders = nameSet(inlineReqRespHeaders, "date", "x-envoy-degraded",
 		"x-envoy-immediate-health-check-fail", "x-envoy-ratelimited", "x-envoy-upstream-canary",
 		"x-envoy-upstream-healthchecked-cluster", "location", "server",

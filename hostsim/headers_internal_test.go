@@ -54,3 +54,52 @@ func TestHeaderMapSetPairsKeepsPseudoHeadersFirst(t *testing.T) {
 		t.Errorf("entries = %q, want %q", m.entries, want)
 	}
 }
+
+// Envoy v1.40's default inline headers (envoy/http/header_map.h
+// INLINE_REQ_*/INLINE_REQ_RESP_*/INLINE_RESP_* lists): each joins a second
+// value with ","; any other name keeps two entries.
+func TestInlineHeaderLists(t *testing.T) {
+	reqResp := []string{"connection", "content-type", "x-envoy-decorator-operation", "keep-alive",
+		"proxy-connection", "proxy-status", "x-request-id", "transfer-encoding", "upgrade", "via",
+		"content-length", "x-envoy-attempt-count"}
+	lists := []struct {
+		t      MapType
+		inline []string
+	}{
+		{MapRequestHeaders, append([]string{"x-client-trace-id", "x-envoy-downstream-service-cluster",
+			"x-envoy-downstream-service-node", "x-envoy-external-address", "x-envoy-force-trace",
+			"x-envoy-hedge-on-per-try-timeout", "x-envoy-internal", "x-envoy-ip-tags", "x-envoy-retry-on",
+			"x-envoy-retry-grpc-on", "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+			"x-envoy-is-timeout-retry", "x-envoy-original-path", "x-envoy-original-url",
+			"x-envoy-upstream-alt-stat-name", "x-envoy-upstream-rq-timeout-alt-response", "expect",
+			"x-forwarded-client-cert", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+			"grpc-timeout", ":authority", ":method", ":path", ":protocol", ":scheme", "te", "user-agent",
+			"x-envoy-expected-rq-timeout-ms", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
+			"x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-stream-duration-ms",
+			"x-forwarded-port"}, reqResp...)},
+		{MapResponseHeaders, append([]string{"date", "x-envoy-degraded", "x-envoy-immediate-health-check-fail",
+			"x-envoy-ratelimited", "x-envoy-upstream-canary", "x-envoy-upstream-healthchecked-cluster",
+			"location", "server", "x-envoy-upstream-service-time", ":status", "grpc-status", "grpc-message"},
+			reqResp...)},
+		{MapResponseTrailers, []string{"grpc-status", "grpc-message"}},
+		{MapRequestTrailers, nil},
+	}
+	for _, l := range lists {
+		m := newHeaderMap(l.t)
+		if len(m.inline) != len(l.inline) {
+			t.Errorf("map %d: %d inline headers, want %d", l.t, len(m.inline), len(l.inline))
+		}
+		for _, name := range append(l.inline, "x-not-inline") {
+			m.setPairs(nil)
+			m.add(name, "a")
+			m.add(name, "b")
+			want := []Header{{name, "a,b"}}
+			if name == "x-not-inline" {
+				want = []Header{{name, "a"}, {name, "b"}}
+			}
+			if !reflect.DeepEqual(m.entries, want) {
+				t.Errorf("map %d: add %s twice = %q, want %q", l.t, name, m.entries, want)
+			}
+		}
+	}
+}
