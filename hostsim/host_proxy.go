@@ -374,7 +374,7 @@ func (vm *VM) buffer(t BufferType) (b *[]byte, mutable, found bool) {
 	case BufferVMConfiguration:
 		return &vm.cfg.VMConfiguration, false, true
 	case BufferPluginConfiguration:
-		if vm.configuring && c == nil {
+		if vm.tempPlugin && c == nil {
 			return &vm.targetPlugin().cfg.Configuration, false, true
 		}
 		return nil, false, false

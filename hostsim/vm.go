@@ -108,7 +108,7 @@ type VM struct {
 	restrict      restriction
 	phase         string // export being called, for diagnostics
 	stopIteration bool   // set by proxy_send_local_response for the running callback
-	configuring   bool   // BufferPluginConfiguration is readable only in proxy_on_configure
+	tempPlugin    bool   // cpp-host temp_plugin_: the root context may read BufferPluginConfiguration
 
 	failed  bool
 	failure error
@@ -278,8 +278,12 @@ func (vm *VM) startRoot(p *Plugin) (step, cause error) {
 	p.rootID = vm.allocID()
 	vm.roots[p.rootID] = p
 	if vm.fns.contextCreate != nil {
+		// cpp-host ContextBase::onStart sets temp_plugin_ around this call
+		// only, so proxy_on_vm_start cannot read the plugin configuration.
+		vm.tempPlugin = true
 		vm.stack[0], vm.stack[1] = uint64(p.rootID), 0
 		vm.callRoot(p, vm.fns.contextCreate, exportContextCreate)
+		vm.tempPlugin = false
 	}
 	p.created = true
 	if vm.fns.vmStart != nil {
@@ -293,10 +297,10 @@ func (vm *VM) startRoot(p *Plugin) (step, cause error) {
 	}
 
 	if vm.fns.configure != nil {
-		vm.configuring = true
+		vm.tempPlugin = true // ContextBase::onConfigure
 		vm.stack[0], vm.stack[1] = uint64(p.rootID), uint64(len(p.cfg.Configuration))
 		r, ok := vm.callRoot(p, vm.fns.configure, exportConfigure)
-		vm.configuring = false
+		vm.tempPlugin = false
 		if ok && uint32(r) == 0 {
 			return ErrConfigure, errors.New("proxy_on_configure returned false")
 		}

@@ -163,6 +163,10 @@ func onContextCreate(id, parent uint32) {
 	}
 	parents[id] = parent // lifecycle_ops.go
 	logf(2, "create", itoa(id), itoa(parent))
+	if v, _ := syscall.Getenv("GUEST_CREATE_READS_CONFIG"); v == "1" && parent == 0 {
+		st, b := buffer(7)
+		logf(2, "create config status="+itoa(st), "config="+string(b))
+	}
 }
 
 // quiet is the configuration "quiet": stream callbacks make no host calls, to
@@ -173,6 +177,10 @@ func quiet() bool { return config == "quiet" }
 func onVMStart(root, size uint32) uint32 {
 	st, b := buffer(6)
 	logf(2, "vm_start size="+itoa(size), "status="+itoa(st), "config="+string(b))
+	if v, _ := syscall.Getenv("GUEST_CREATE_READS_CONFIG"); v == "1" {
+		st, _ := buffer(7)
+		logf(2, "vm_start plugin config status="+itoa(st))
+	}
 	return boolWord(string(b) != "fail-start")
 }
 
