@@ -112,3 +112,17 @@ func TestCloseStreamSetsCodeDetails(t *testing.T) {
 	}
 	assertLines(t, opLines(vm), append([]string{"op=close type=1 status=0"}, linesOf(afterUpstream)...))
 }
+
+// StringUtil::replaceAllEmptySpace replaces the whitespace bytes of the
+// details with '_' and keeps every other byte, invalid UTF-8 included.
+func TestLocalReplyDetailsKeepOtherBytes(t *testing.T) {
+	vm := hostsimtest.NewVM(t, guest(t), baseConfig)
+	out := do(t, vm, hostsim.Request{Headers: hdrs(":path", "/",
+		"x-ops", "reply-with:403|-1|a b\tc\n\r\f\vd\xff\xfe é|nope|")})
+	if out.LocalReply == nil {
+		t.Fatalf("Do = %+v; want a local reply", out)
+	}
+	if got, want := out.LocalReply.Details, "a_b_c____d\xff\xfe_é"; got != want {
+		t.Errorf("details = %q, want %q", got, want)
+	}
+}

@@ -555,13 +555,15 @@ func boolWord(b bool) uint64 {
 	return 0
 }
 
-// replaceAllEmptySpace is Envoy's StringUtil::replaceAllEmptySpace: ASCII
-// whitespace becomes '_'.
+// replaceAllEmptySpace is Envoy's StringUtil::replaceAllEmptySpace: each of
+// the bytes ' ', \t, \n, \v, \f, \r becomes '_'; every other byte stays as it
+// is, invalid UTF-8 included.
 func replaceAllEmptySpace(s string) string {
-	return strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" \t\n\v\f\r", r) {
-			return '_'
+	b := []byte(s)
+	for i, c := range b {
+		if strings.IndexByte(" \t\n\v\f\r", c) >= 0 {
+			b[i] = '_'
 		}
-		return r
-	}, s)
+	}
+	return string(b)
 }

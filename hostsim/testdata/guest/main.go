@@ -358,6 +358,8 @@ func runOpList(t uint32, ops string) uint32 {
 			hdrs := marshal([][2]string{{"X-Reply", "yes"}, {"x-reply", "again"}, {"x-resp-ops", "add:x-seen=1"}})
 			st := proxySendLocalResponse(uint32(c), ptr(details), uint32(len(details)), ptr(body), uint32(len(body)), bptr(hdrs), uint32(len(hdrs)), -1)
 			logf(2, "op=reply status="+itoa(st))
+		case "reply-with":
+			replyWithOp(arg) // reply_ops.go
 		case "return":
 			v, _ := strconv.Atoi(arg)
 			action = uint32(v)
