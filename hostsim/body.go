@@ -147,14 +147,13 @@ func (s *Stream) trailersCallback(resp bool, h Headers) (Result, error) {
 	} else {
 		s.trailersVisible[i] = true
 		vm.stack[0], vm.stack[1] = uint64(s.id), uint64(len(m.entries))
-		raw, _ := s.run(fn, name)
+		raw, stop := s.run(fn, name)
 		if failed, cont := s.checkFail(); failed {
 			r = s.result(Result{Action: Action(raw), Continue: cont})
 		} else {
 			// cpp-host convertVmCallResultToFilterTrailersStatus: anything but 0 stops.
-			r = s.result(Result{Action: Action(raw), Continue: uint32(raw) == 0 && !vm.stopIteration})
+			r = s.result(Result{Action: Action(raw), Continue: uint32(raw) == 0 && !stop})
 		}
-		vm.stopIteration = false
 	}
 	r, own := s.afterCallback(r), s.continueRequested[i]
 	s.notePause(resp, pausedInTrailers, r)

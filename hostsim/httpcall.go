@@ -356,7 +356,10 @@ func (vm *VM) deliverPending() {
 		if vm.failed || vm.released {
 			return
 		}
-		vm.resumeStreams() // what the callback that ran last asked for
+		// What the callback that ran last asked for, in Envoy's after-call
+		// actions: local replies (from a tick too), then continues.
+		vm.encodeLocalReplies()
+		vm.resumeStreams()
 		if len(vm.async.calls) > 0 {
 			c := vm.async.calls[0]
 			vm.async.calls = vm.async.calls[1:]
@@ -370,8 +373,6 @@ func (vm *VM) deliverPending() {
 		} else {
 			return
 		}
-		vm.stopIteration = false
-		vm.encodeLocalReplies()
 	}
 }
 
@@ -422,8 +423,9 @@ func (vm *VM) deliverHTTPCallFailure(root *Plugin, token uint32) {
 // root context, as cpp-host get_status reads it.
 func (vm *VM) callStatus() callStatus { return vm.async.status[vm.targetPlugin()] }
 
-// encodeLocalReplies sends the local replies a delivered callback made for a
-// stream (with proxy_set_effective_context), as Envoy runs them after the call.
+// encodeLocalReplies sends the local replies a callback made for another
+// stream (tick, HTTP-call response or queue notice, with
+// proxy_set_effective_context), as Envoy runs them after the call.
 func (vm *VM) encodeLocalReplies() {
 	ids := make([]uint32, 0, len(vm.streams))
 	for id, s := range vm.streams {

@@ -328,17 +328,15 @@ func (s *Stream) headersCallback(fn api.Function, name string, n int, eos bool) 
 		return s.result(Result{Continue: true})
 	}
 	vm.stack[0], vm.stack[1], vm.stack[2] = uint64(s.id), uint64(n), boolWord(eos)
-	raw, _ := s.run(fn, name)
+	raw, stop := s.run(fn, name)
 	if failed, cont := s.checkFail(); failed {
-		vm.stopIteration = false
 		return s.result(Result{Action: Action(raw), Continue: cont})
 	}
 	status := uint32(raw)
-	if vm.stopIteration || status > headersStopAllIterationAndWatermark ||
+	if stop || status > headersStopAllIterationAndWatermark ||
 		status == headersStopIteration && !s.plugin.cfg.AllowOnHeadersStopIteration {
 		status = headersStopAllIterationAndWatermark
 	}
-	vm.stopIteration = false
 	s.holdHeaders(name == exportResponseHeaders, status)
 	return s.result(Result{Action: Action(raw),
 		Continue: status == headersContinue || status == headersContinueAndEndStream})
@@ -388,13 +386,13 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 		// (getBuffer returns the filter manager's buffer), else this chunk.
 		s.visibleBody, s.bodyEOS = i, eos
 		vm.stack[0], vm.stack[1], vm.stack[2] = uint64(s.id), uint64(len(s.bodies[i])), boolWord(eos)
-		raw, _ := s.run(fn, name)
+		raw, stop := s.run(fn, name)
 		s.visibleBody, s.bodyEOS = -1, false
 		if failed, cont := s.checkFail(); failed {
 			r = s.result(Result{Action: Action(raw), Continue: cont})
 		} else {
 			status := uint32(raw)
-			if vm.stopIteration || status > dataStopIterationNoBuffer {
+			if stop || status > dataStopIterationNoBuffer {
 				status = dataStopIterationNoBuffer
 			}
 			s.buffering[i] = status == dataStopIterationAndBuffer
@@ -412,7 +410,6 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 			}
 			r = s.result(Result{Action: Action(raw), Continue: status == dataContinue})
 		}
-		vm.stopIteration = false
 	}
 	r, own := s.afterCallback(r), s.continueRequested[i]
 	s.notePause(resp, pausedInBody, r)
@@ -431,9 +428,12 @@ func (s *Stream) bodyCallback(resp bool, chunk []byte, eos bool) (Result, error)
 }
 
 // run calls a stream callback and then Envoy's deferred after-call actions.
-func (s *Stream) run(fn api.Function, name string) (uint64, bool) {
+// stop reports a proxy_send_local_response during it, which makes cpp-host's
+// status conversion stop the filter (isNextIterationStopped).
+func (s *Stream) run(fn api.Function, name string) (raw uint64, stop bool) {
 	s.continueRequested = [2]bool{}
-	return s.vm.callIn(s, fn, name)
+	raw, _ = s.vm.callIn(s, fn, name)
+	return raw, s.vm.stopped
 }
 
 func (s *Stream) result(r Result) Result {

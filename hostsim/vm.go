@@ -107,7 +107,8 @@ type VM struct {
 	mallocStack   [1]uint64
 	restrict      restriction
 	phase         string // export being called, for diagnostics
-	stopIteration bool   // set by proxy_send_local_response for the running callback
+	stopIteration bool   // set by proxy_send_local_response, cleared as every callback returns
+	stopped       bool   // stopIteration as the last callback left it
 	tempPlugin    bool   // cpp-host temp_plugin_: the root context may read BufferPluginConfiguration
 
 	failed  bool
@@ -337,7 +338,13 @@ func (vm *VM) callAs(p *Plugin, c *Stream, fn api.Function, name string) (uint64
 	r, ok := vm.call(fn, name)
 	vm.callDepth--
 	vm.root, vm.current, vm.effective, vm.effRoot = savedRoot, savedCur, savedEff, savedEffRoot
-	vm.afterCall()
+	// cpp-host ~DeferAfterCallActions (src/context.cc) clears the flag after
+	// every callback, stream or not; a filter callback's status conversion
+	// reads it first (Stream.run).
+	stop := vm.stopIteration
+	vm.stopIteration = false
+	vm.afterCall() // may run other callbacks (proxy_on_delete)
+	vm.stopped = stop
 	return r, ok
 }
 
