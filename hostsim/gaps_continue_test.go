@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/secretgate/secretgate/hostsim"
@@ -164,5 +165,58 @@ func TestContinueInOwnBodyCallback(t *testing.T) {
 	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Envoy's Context::continueStream forgets only the request maps, for either
+// stream type; response_headers_ is cleared only when encodeHeaders returns
+// Continue. After a response continue (from a tick, or from the response
+// headers callback itself) the response body and trailers callbacks still
+// read the response headers; after a Continue status they do not. (The own
+// callback returns StopIteration, allowed, so the body is not held.)
+func TestResponseHeadersStayAfterAResponseContinue(t *testing.T) {
+	for _, tt := range []struct {
+		name, reqOps, respOps string
+		tick, allowStop       bool
+		want                  string
+	}{
+		{"continued by a tick", "on-tick:effective:%d,continue-type:1;resp-body-ops:get-map:2", "return:1", true, false, "0"},
+		{"continued in its own callback", "resp-body-ops:get-map:2", "continue-type:1;return:1", false, true, "0"},
+		{"headers returned Continue", "resp-body-ops:get-map:2", "return:0", false, false,
+			strconv.Itoa(int(hostsim.StatusBadArgument))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig
+			cfg.AllowOnHeadersStopIteration = tt.allowStop
+			vm := hostsimtest.NewVM(t, guest(t), cfg)
+			s := vm.NewStream(context.Background())
+			reqOps := strings.ReplaceAll(tt.reqOps, "%d", strconv.Itoa(int(s.ID())))
+			if r, err := s.RequestHeaders(hdrs(":path", "/", "x-ops", reqOps), true); err != nil || !r.Continue {
+				t.Fatalf("RequestHeaders = %+v, %v", r, err)
+			}
+			r, err := s.ResponseHeaders(hdrs(":status", "200", "x", "1", "x-resp-ops", tt.respOps), false)
+			if err != nil || r.Continue == tt.tick {
+				t.Fatalf("ResponseHeaders = %+v, %v", r, err)
+			}
+			if tt.tick {
+				vm.Tick()
+				if n := len(s.Resumes()); n != 1 {
+					t.Fatalf("%d resumes, want 1", n)
+				}
+			}
+			if r, err := s.ResponseBody([]byte("abc"), false); err != nil || !r.Continue {
+				t.Fatalf("ResponseBody = %+v, %v", r, err)
+			}
+			if r, err := s.ResponseTrailers(hdrs("x-ops", "get-map:2")); err != nil || !r.Continue {
+				t.Fatalf("ResponseTrailers = %+v, %v", r, err)
+			}
+			var got []string
+			for _, l := range opLines(vm) {
+				if strings.HasPrefix(l, "op=get-map") {
+					got = append(got, l)
+				}
+			}
+			assertLines(t, got, []string{"op=get-map status=" + tt.want, "op=get-map status=" + tt.want})
+		})
 	}
 }

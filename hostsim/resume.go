@@ -102,7 +102,9 @@ func (s *Stream) resume(resp bool) {
 		stopAll := s.held[i] != 0
 		s.held[i] = 0
 		if resp {
-			s.respVisible, s.respSent = false, true
+			// The module keeps the response headers (continueStream forgets
+			// only the request maps); what left is this snapshot.
+			s.respSent = true
 			res.Headers = s.resp.snapshot()
 		} else {
 			s.reqVisible = false
@@ -175,7 +177,7 @@ func (s *Stream) continueOwnCallback(resp bool, phase pausePhase, own bool, r Re
 	s.rs.paused[i] = notPaused
 	if phase == pausedInHeaders {
 		if resp {
-			s.respVisible, s.respSent = false, true
+			s.respSent = true // response headers stay visible, as after a later continue
 		} else {
 			s.reqVisible = false
 		}
