@@ -85,3 +85,52 @@ func TestResponseBodyWatermarkOverTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// After a body callback returns StopIterationAndBuffer, Envoy's getBuffer
+// returns the filter manager's buffered body, mutable, from any callback on
+// the stream until the next body callback (context.cc decodeData/encodeData
+// keep buffering_*_body_): the trailers callback reads and changes it, and
+// what it leaves is what leaves before the trailers.
+func TestBufferedBodyInTheTrailersCallback(t *testing.T) {
+	vm := hostsimtest.NewVM(t, guest(t), baseConfig)
+	s := vm.NewStream(context.Background())
+	if r, err := s.RequestHeaders(hdrs(":path", "/", "x-ops", "resp-body-ops:return:1"), true); err != nil || !r.Continue {
+		t.Fatalf("RequestHeaders = %+v, %v", r, err)
+	}
+	if r, err := s.ResponseHeaders(hdrs(":status", "200"), false); err != nil || !r.Continue {
+		t.Fatalf("ResponseHeaders = %+v, %v", r, err)
+	}
+	if r, err := s.ResponseBody([]byte("hello"), false); err != nil || r.Continue {
+		t.Fatalf("ResponseBody = %+v, %v; want buffered", r, err)
+	}
+	trailers := hdrs("x-ops", "body-get:1|0|100;body-set:1|0|5|HELLO;body-set:1|5|0|!;body-get:1|1|100")
+	r, err := s.ResponseTrailers(trailers)
+	if err != nil || !r.Continue || string(r.Body) != "HELLO!" {
+		t.Fatalf("ResponseTrailers = %+v, %v; want the changed body %q to leave", r, err, "HELLO!")
+	}
+	assertLines(t, opLines(vm), []string{"op=body-get status=0 bytes=hello", "op=body-set status=0",
+		"op=body-set status=0", "op=body-get status=0 bytes=ELLO!"})
+}
+
+// The same buffer from a tick that switches to the stream: readable and
+// writable, and a continue then sends what the tick left. Once the body has
+// left, the tick reads nothing and cannot write (hostsim; see DEVIATIONS).
+func TestBufferedBodyFromATick(t *testing.T) {
+	vm := hostsimtest.NewVM(t, guest(t), baseConfig)
+	s := vm.NewStream(context.Background())
+	id := strconv.Itoa(int(s.ID()))
+	ops := "on-tick:effective:" + id + ",body-get:0|0|100,body-set:0|5|0| world,continue"
+	if r, err := s.RequestHeaders(hdrs(":path", "/", "x-ops", ops), false); err != nil || !r.Continue {
+		t.Fatalf("RequestHeaders = %+v, %v", r, err)
+	}
+	if r, err := s.RequestBody([]byte("pause"), true); err != nil || r.Continue {
+		t.Fatalf("RequestBody = %+v, %v; want buffered", r, err)
+	}
+	vm.Tick()
+	assertResumes(t, s, []hostsim.Resume{{Result: hostsim.Result{Continue: true, Body: []byte("pause world")}}})
+	vm.Tick()
+	assertLines(t, opLines(vm), []string{
+		"op=effective status=0", "op=body-get status=0 bytes=pause", "op=body-set status=0", "op=continue status=0",
+		"op=effective status=0", "op=body-get status=0 bytes=",
+		"op=body-set status=" + strconv.Itoa(int(hostsim.StatusBadArgument)), "op=continue status=0"})
+}

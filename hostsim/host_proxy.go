@@ -379,11 +379,16 @@ func (vm *VM) buffer(t BufferType) (b *[]byte, mutable, found bool) {
 		}
 		return nil, false, false
 	case BufferHTTPRequestBody, BufferHTTPResponseBody:
-		empty := []byte(nil)
-		if c == nil || c.visibleBody != int(t) {
-			return &empty, false, true
+		// The running body callback's chunk (or buffer); and while the last
+		// body callback's StopIterationAndBuffer holds (buffering_*_body_),
+		// the filter manager's buffer from any callback acting on the
+		// stream: trailers, or a tick or HTTP-call response after
+		// proxy_set_effective_context (context.cc getBuffer).
+		if c != nil && (c.visibleBody == int(t) || c.buffering[t]) {
+			return &c.bodies[t], true, true
 		}
-		return &c.bodies[t], true, true
+		empty := []byte(nil)
+		return &empty, false, true
 	case BufferHTTPCallResponseBody: // read-only, during proxy_on_http_call_response (httpcall.go)
 		if r := vm.async.response; r != nil {
 			return &r.body, false, true
