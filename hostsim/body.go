@@ -99,12 +99,12 @@ func (s *Stream) payloadTooLarge(resp bool) {
 		s.reset = true
 		return
 	}
-	body := "Internal Server Error"
-	s.setLocalReply(&LocalReply{Status: 500, Headers: Headers{{":status", "500"},
-		{"content-length", "21"}, {"content-type", "text/plain"}}, Body: []byte(body),
-		Details: ResponsePayloadTooLargeDetails, GrpcStatus: -1})
+	if s.localReply == nil {
+		s.localReply = &LocalReply{Status: 500, Body: []byte("Internal Server Error"),
+			Details: ResponsePayloadTooLargeDetails, GrpcStatus: -1}
+		s.sendPreparedReply(s.localReply) // stream.go
+	}
 	s.replyEncoded, s.respReplaced = true, true
-	s.noteResponse(500, ResponsePayloadTooLargeDetails, false)
 }
 
 // RequestTrailers runs proxy_on_request_trailers with h as the request trailer

@@ -173,6 +173,16 @@ func (m *headerMap) replace(name, value string) {
 	m.add(name, value)
 }
 
+// set is an inline header's setter (setInline, setReferenceInline): the entry
+// keeps its place and takes the value, or is added when absent.
+func (m *headerMap) set(name, value string) {
+	if i := m.find(m.key(name)); i >= 0 {
+		m.entries[i].Value = value
+		return
+	}
+	m.add(name, value)
+}
+
 // setPairs is Envoy's Context::setHeaderMapPairs
 // (source/extensions/common/wasm/context.cc): remove every key present in the
 // map, then addCopy each pair in order.

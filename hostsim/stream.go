@@ -3,7 +3,6 @@ package hostsim
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/wazero/api"
@@ -61,17 +60,21 @@ type Result struct {
 
 // LocalReply is a response Envoy sends without going upstream.
 type LocalReply struct {
+	// Status is the code the reply was asked for (the module's, or Envoy's own);
+	// the :status that leaves is in Headers (200 for a gRPC request).
 	Status int
-	// Headers are the response headers as they leave the filter: ":status", the
-	// module's additional headers (names lowercased), then content-length and
-	// content-type (text/plain) when there is a body, as Envoy's
-	// Utility::sendLocalReply builds them, after the module's own
+	// Headers are the response headers as they leave the filter, prepared as
+	// Envoy's Utility::prepareLocalReply does (see prepareLocalReply: the
+	// module's additional headers with names lowercased, content-length and
+	// content-type, or the gRPC trailers-only form) after the module's own
 	// proxy_on_response_headers ran on them. Envoy adds date and server later.
 	Headers Headers
-	Body    []byte
+	// Body is the body that follows the headers: nil when the headers end the
+	// stream (an empty body, a gRPC or a HEAD request).
+	Body []byte
 	// Details is the response code details, with whitespace replaced by '_' as Envoy does.
 	Details string
-	// GrpcStatus is the gRPC status, or -1 for none.
+	// GrpcStatus is the gRPC status the reply was asked for, or -1 for none.
 	GrpcStatus int
 }
 
@@ -118,6 +121,8 @@ type Stream struct {
 
 	localReply        *LocalReply
 	replyEncoded      bool
+	grpcRequest       bool // the local-reply form the request asks for (localreply.go)
+	headRequest       bool
 	failureReplySent  bool
 	streamFailed      bool
 	reset             bool
@@ -167,49 +172,39 @@ func (s *Stream) checkFail() (failed, cont bool) {
 
 func (s *Stream) failStream() {
 	if !s.failureReplySent {
-		// The module is not called again, so the reply leaves as built.
-		s.setLocalReply(&LocalReply{Status: 503, Headers: Headers{{":status", "503"}},
-			Details: FailStreamDetails, GrpcStatus: grpcUnavailable})
+		// The module is not called again, so the reply leaves as prepared.
+		s.setLocalReply(&LocalReply{Status: 503, Details: FailStreamDetails, GrpcStatus: grpcUnavailable})
 		s.replyEncoded = true
 		s.failureReplySent = true
-		s.noteResponse(503, FailStreamDetails, false)
+		s.sendPreparedReply(s.localReply)
 	}
 }
 
 // encodeLocalReply runs a module's local reply through the encoder side of the
 // filter, as Envoy's FilterManager::sendLocalReplyViaFilterChain does: the module
-// sees it in proxy_on_response_headers (and proxy_on_response_body) unless the
-// response had already started.
+// sees it in proxy_on_response_headers (and proxy_on_response_body when a body
+// follows, see prepareLocalReply) unless the response had already started.
 func (s *Stream) encodeLocalReply() {
 	r := s.localReply
 	if r == nil || s.replyEncoded {
 		return
 	}
 	s.replyEncoded = true
-	s.noteResponse(r.Status, r.Details, false)
-	h := newHeaderMap(MapResponseHeaders)
-	h.add(":status", strconv.Itoa(r.Status))
-	for _, f := range r.Headers {
-		h.add(f.Name, f.Value)
-	}
-	if len(r.Body) > 0 {
-		h.replace("content-length", strconv.Itoa(len(r.Body)))
-		if _, found := h.get("content-type"); !found {
-			h.add("content-type", "text/plain")
-		}
-	}
+	s.info.responseDetail = r.Details // FilterManager::sendLocalReply sets the details at once
+	h, body := s.prepareLocalReply(r)
 	if s.hasResp {
-		s.sendDirectLocalReply(r, h)
+		s.sendDirectLocalReply(r, h, body)
 		return
 	}
 	// Detached while the module sees it; a second local reply from there is dropped.
 	s.localReply = nil
 	s.resp, s.hasResp, s.respVisible = h, true, true
-	res := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(h.entries), len(r.Body) == 0)
+	res := s.headersCallback(s.vm.fns.responseHeaders, exportResponseHeaders, len(h.entries), body == nil)
 	s.respVisible = false
-	if len(r.Body) > 0 && res.Continue {
-		if body, err := s.ResponseBody(r.Body, true); err == nil {
-			r.Body = body.Body
+	r.Body = body
+	if body != nil && res.Continue {
+		if b, err := s.ResponseBody(body, true); err == nil {
+			r.Body = b.Body
 		}
 	}
 	if s.failureReplySent { // the module failed while handling its own reply
@@ -217,6 +212,19 @@ func (s *Stream) encodeLocalReply() {
 	}
 	s.localReply = r
 	r.Headers = s.resp.snapshot()
+	s.chargeStats(r.Headers)
+}
+
+// sendPreparedReply finishes a reply that does not pass through the module
+// (the fail-closed 503, the direct 500): its headers and body are prepared
+// (prepareLocalReply) and leave as they are.
+func (s *Stream) sendPreparedReply(r *LocalReply) {
+	s.info.responseDetail = r.Details
+	h, body := s.prepareLocalReply(r)
+	r.Headers, r.Body = h.snapshot(), body
+	if !s.respSent { // else Envoy resets the stream and the code stays
+		s.chargeStats(r.Headers)
+	}
 }
 
 // sendDirectLocalReply is Envoy's FilterManager::sendLocalReply once the
@@ -224,14 +232,16 @@ func (s *Stream) encodeLocalReply() {
 // downstream, the reply replaces the response and goes straight to the codec,
 // past the filters (sendDirectLocalReply), so the module does not see it and
 // sees no more of the upstream response; after that the stream can only be
-// reset. Either way the stream info takes the reply's code and details.
-func (s *Stream) sendDirectLocalReply(r *LocalReply, h headerMap) {
-	s.info.responseCode, s.info.responseDetail = r.Status, r.Details
+// reset. Either way the stream info takes the reply's details; the code is
+// the :status that leaves (200 for a gRPC reply).
+func (s *Stream) sendDirectLocalReply(r *LocalReply, h headerMap, body []byte) {
 	if s.respSent {
+		s.info.responseCode = r.Status
 		s.localReply, s.reset = nil, true
 		return
 	}
-	r.Headers = h.snapshot()
+	r.Headers, r.Body = h.snapshot(), body
+	s.chargeStats(r.Headers)
 	s.respReplaced = true
 }
 
@@ -259,6 +269,7 @@ func (s *Stream) RequestHeaders(h Headers, endOfStream bool) (Result, error) {
 	for _, f := range h {
 		s.req.add(f.Name, f.Value)
 	}
+	s.noteRequestKind() // localreply.go
 	if s.mode == streamSkipped {
 		return Result{Continue: true, Headers: s.req.snapshot()}, nil
 	}
