@@ -416,11 +416,26 @@ func (p *devProxy) untrack(conns ...net.Conn) {
 	}
 }
 
+// writeLocalReply writes a local reply in the form hostsim gave it, Envoy's:
+// :status comes from the headers (a gRPC request gets 200 and grpc-status),
+// and a nil body means the headers end the stream (gRPC, HEAD, empty body),
+// where a HEAD reply still declares the length of the body it leaves out.
 func writeLocalReply(w http.ResponseWriter, reply *hostsim.LocalReply) {
 	copyHeaders(w.Header(), reply.Headers, "content-length")
 	keepContentType(w.Header())
-	w.Header().Set("Content-Length", strconv.Itoa(len(reply.Body)))
-	w.WriteHeader(reply.Status)
+	status := reply.Status
+	if v, _ := reply.Headers.Get(":status"); v != "" {
+		if s, err := strconv.Atoi(v); err == nil && s >= 100 && s <= 999 {
+			status = s
+		}
+	}
+	length := len(reply.Body)
+	if reply.Body == nil {
+		v, _ := reply.Headers.Get("content-length")
+		length, _ = strconv.Atoi(v)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(max(length, 0)))
+	w.WriteHeader(status)
 	_, _ = w.Write(reply.Body)
 }
 

@@ -668,3 +668,50 @@ func TestConcurrentStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestDenyTakesEnvoysLocalReplyForms: Envoy answers a gRPC request's local
+// reply trailers-only (200, grpc-status from the HTTP code, the body as
+// grpc-message) and a HEAD request's without its body; the dev proxy must
+// write the reply hostsim prepared, not rebuild a plain 403.
+func TestDenyTakesEnvoysLocalReplyForms(t *testing.T) {
+	p, up := startOpenAIProxy(t, denyConfig)
+	deny := `{"error":"secret_not_allowed","secrets":["OPENAI_API_KEY"],"host":"evil.example"}`
+	for _, c := range []struct {
+		name, method, contentType string
+		status                    int
+		header                    http.Header
+		body                      string
+	}{
+		{"grpc", http.MethodPost, "application/grpc", http.StatusOK, http.Header{
+			"Content-Type":   {"application/grpc"},
+			"Content-Length": {"0"},
+			"Grpc-Status":    {"7"}, // PERMISSION_DENIED, Envoy's mapping of 403
+			"Grpc-Message":   {`{"error":"secret_not_allowed","secrets":["OPENAI_API_KEY"],"host":"evil.example"}`},
+		}, ""},
+		{"head", http.MethodHead, "", http.StatusForbidden, http.Header{
+			"Content-Type":   {"application/json"},
+			"Content-Length": {fmt.Sprint(len(deny))},
+		}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := http.NewRequest(c.method, "http://evil.example/helloworld.Greeter/SayHello", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+placeholder)
+			if c.contentType != "" {
+				req.Header.Set("Content-Type", c.contentType)
+			}
+			resp, body := p.do(t, req)
+			got := resp.Header.Clone()
+			got.Del("Date")
+			if resp.StatusCode != c.status || !reflect.DeepEqual(got, c.header) || body != c.body {
+				t.Errorf("response = %d %v %q; want %d %v %q", resp.StatusCode, got, body, c.status, c.header, c.body)
+			}
+			if got := up.received(); len(got) != 0 {
+				t.Errorf("upstream received %+v after a deny", got)
+			}
+			assertAbsent(t, up, resp, body)
+		})
+	}
+}
