@@ -41,7 +41,7 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&opts.envoyFile, "envoy", defaultEnvoy, "Envoy bootstrap YAML whose first Wasm HTTP filter gives the plugin configuration and module")
 	fs.StringVar(&opts.configFile, "config", "", "plugin configuration JSON `file` (overrides the one in -envoy)")
 	fs.StringVar(&opts.wasmFile, "wasm", "", "module `file` (default: the filename in -envoy, else "+defaultWasm+")")
-	fs.Var(opts.resolve, "resolve", "`HOST=ADDR:PORT` sends requests for HOST (any port) to ADDR:PORT over plain HTTP; repeatable")
+	fs.Var(opts.resolve, "resolve", "send requests for a host (any port) to another address over plain HTTP, given as `HOST=ADDR:PORT`; repeatable")
 	fs.BoolVar(&opts.verbose, "v", false, "print the module's debug logs too")
 	fs.BoolVar(&opts.echo, "echo", false, "answer every request the filter lets through with the request as it would go upstream, instead of sending it, and CONNECT with 403 (for demos; shows injected values)")
 	if err := fs.Parse(args); err != nil {
