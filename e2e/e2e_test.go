@@ -483,6 +483,35 @@ func TestE2EForwardProxyDenyAnswers403AndSendsNothing(t *testing.T) {
 	composeWant(t, "authorization", rec.values("authorization"), []string{"Bearer " + composeGitHub.value})
 }
 
+// TestE2EDenyRepliesInEnvoysGrpcAndHeadForms: Envoy shapes the plugin's 403
+// for the client (Utility::prepareLocalReply): a gRPC request gets a
+// trailers-only 200 whose grpc-status is 7 (PERMISSION_DENIED) and whose
+// grpc-message is the body; a HEAD request gets the headers only. hostsim and
+// the dev proxy model the same forms.
+func TestE2EDenyRepliesInEnvoysGrpcAndHeadForms(t *testing.T) {
+	composeStack(t)
+	c := composeProxyClient()
+	deny := composeDenyBody(composeGitHub.name, composeHostEvil)
+
+	id := composeID(t)
+	resp, body := composeDo(t, c, composeRequest(t, "POST", "http://"+composeHostEvil+"/helloworld.Greeter/SayHello", id,
+		"Authorization", "Bearer "+composeGitHub.placeholder, "Content-Type", "application/grpc"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/grpc" ||
+		resp.Header.Get("Grpc-Status") != "7" || resp.Header.Get("Grpc-Message") != deny || len(body) != 0 {
+		t.Errorf("gRPC deny = %d %v %q; want 200, application/grpc, grpc-status 7, grpc-message %q, no body", resp.StatusCode, resp.Header, body, deny)
+	}
+	composeNothingReached(t, id)
+
+	id = composeID(t)
+	resp, body = composeDo(t, c, composeRequest(t, "HEAD", "http://"+composeHostEvil+"/user", id,
+		"Authorization", "Bearer "+composeGitHub.placeholder))
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Content-Type") != "application/json" ||
+		resp.Header.Get("Content-Length") != fmt.Sprint(len(deny)) || len(body) != 0 {
+		t.Errorf("HEAD deny = %d %v %q; want 403, application/json, content-length %d, no body", resp.StatusCode, resp.Header, body, len(deny))
+	}
+	composeNothingReached(t, id)
+}
+
 func TestE2EForwardProxyBasicCredentials(t *testing.T) {
 	composeStack(t)
 	c := composeProxyClient()
