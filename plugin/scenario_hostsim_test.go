@@ -121,3 +121,59 @@ func TestHostHeaderFoldedByEnvoy(t *testing.T) {
 		}
 	}
 }
+
+// TestDenyReachesGrpcAndHeadClientsInEnvoysForms: the module's 403 is
+// reshaped by Envoy for gRPC and HEAD clients, and neither form may carry a
+// value. The twin, the same gRPC request to an allowed host, is injected.
+func TestDenyReachesGrpcAndHeadClientsInEnvoysForms(t *testing.T) {
+	deny := `{"error":"secret_not_allowed","secrets":["OPENAI_API_KEY"],"host":"evil.example"}`
+	grpc := []hdr{{"content-type", "application/grpc"}, {"authorization", "Bearer " + phOpenAI}}
+	for _, c := range []struct {
+		name    string
+		request []hdr
+		headers hostsim.Headers
+		body    []byte
+	}{
+		{"grpc", req("POST", "evil.example", "/helloworld.Greeter/SayHello", grpc...), hostsim.Headers{
+			{Name: ":status", Value: "200"},
+			{Name: "content-type", Value: "application/grpc"},
+			{Name: "grpc-status", Value: "7"},
+			{Name: "grpc-message", Value: deny},
+		}, nil},
+		{"head", req("HEAD", "evil.example", "/v1/models", hdr{"authorization", "Bearer " + phOpenAI}), hostsim.Headers{
+			{Name: ":status", Value: "403"},
+			{Name: "content-type", Value: "application/json"},
+			{Name: "content-length", Value: strconv.Itoa(len(deny))},
+		}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := doWasm(t, fixtureConfig("deny", ""), c.request)
+			r := res.LocalReply
+			if r == nil || r.Status != 403 || !reflect.DeepEqual(r.Headers, c.headers) || r.Body != nil {
+				t.Fatalf("reply = %+v; want 403 in the form %q with no body", r, c.headers)
+			}
+		})
+	}
+	res := doWasm(t, fixtureConfig("deny", ""), req("POST", "api.openai.com", "/helloworld.Greeter/SayHello", grpc...))
+	if res.LocalReply != nil || res.Upstream == nil {
+		t.Fatalf("allowed host: reply %+v, want the request forwarded", res.LocalReply)
+	}
+	if got, _ := res.Upstream.Get("authorization"); got != "Bearer "+valOpenAI {
+		t.Errorf("allowed host: authorization %q, want the value injected", got)
+	}
+}
+
+func doWasm(t *testing.T, config []byte, request []hdr) hostsim.Outcome {
+	t.Helper()
+	vm := hostsimtest.NewVM(t, module(t), hostsim.PluginConfig{Name: "secretgate", RootID: "secretgate", VMID: "secretgate", Configuration: config})
+	var hs hostsim.Headers
+	for _, h := range request {
+		hs = append(hs, hostsim.Header{Name: h.name, Value: h.value})
+	}
+	res, err := vm.Do(context.Background(), hostsim.Request{Headers: hs})
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	capture(messages(vm))
+	return res
+}
