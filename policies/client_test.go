@@ -56,9 +56,9 @@ func TestParseClientSecretsErrors(t *testing.T) {
 		{"value not string", `{"CUSTOM_API_KEY": [12345678, ["api.example.com"]]}`, `CUSTOM_API_KEY[0]: must be a string`},
 		{"hosts not array", `{"CUSTOM_API_KEY": ["my-secret-value", "api.example.com"]}`, `CUSTOM_API_KEY[1]: must be an array of strings`},
 		{"hosts empty", `{"CUSTOM_API_KEY": ["my-secret-value", []]}`, `CUSTOM_API_KEY[1]: must not be empty`},
-		{"host bad", `{"CUSTOM_API_KEY": ["my-secret-value", ["api.example.com", "*"]]}`, `CUSTOM_API_KEY[1][1]: "*": a lone wildcard is not allowed`},
+		{"host bad", `{"CUSTOM_API_KEY": ["my-secret-value", ["api.example.com", "*"]]}`, `CUSTOM_API_KEY[1][1]: a lone wildcard is not allowed`},
 		{"host repeated", `{"CUSTOM_API_KEY": ["my-secret-value", ["api.example.com", "api.example.com."]]}`,
-			`CUSTOM_API_KEY[1][1]: "api.example.com.": same host as CUSTOM_API_KEY[1][0] ("api.example.com")`},
+			`CUSTOM_API_KEY[1][1]: same host as CUSTOM_API_KEY[1][0] once canonicalised`},
 		{"plain value with crlf", `{"OPENAI_API_KEY": "sk-test-OPENAI\r\naaaa1111"}`, `OPENAI_API_KEY: contains a control byte at offset 14`},
 		{"plain value empty", `{"OPENAI_API_KEY": "\n"}`, `OPENAI_API_KEY: empty after trimming the trailing line break`},
 		{"plain value with a trailing space", `{"OPENAI_API_KEY": "sk-test-OPENAI-aaaa1111 "}`, `OPENAI_API_KEY: leading or trailing whitespace`},
@@ -192,7 +192,7 @@ func TestNewSessionConfigErrors(t *testing.T) {
 		{"no default hosts", "ep-2c9f", []ClientSecret{{Name: "CUSTOM_API_KEY", Value: NewValue([]byte("my-secret-value"))}},
 			`secrets.CUSTOM_API_KEY.hosts: required: no default hosts for this name`},
 		{"bad host", "ep-2c9f", []ClientSecret{{Name: "CUSTOM_API_KEY", Value: NewValue([]byte("my-secret-value")), Hosts: []string{"*"}}},
-			`secrets.CUSTOM_API_KEY.hosts[0]: "*": a lone wildcard is not allowed`},
+			`secrets.CUSTOM_API_KEY.hosts[0]: a lone wildcard is not allowed`},
 		{"repeated name", "ep-2c9f", []ClientSecret{good, good}, `secrets.OPENAI_API_KEY: duplicate key`},
 	}
 	for _, tt := range tests {

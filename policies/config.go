@@ -19,6 +19,13 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 
 // FieldError is one problem in a configuration: the field's path, such as
 // "secrets.OPENAI_API_KEY.hosts[1]", and why. It never holds a secret value.
+//
+// Any string of a configuration may be a value pasted into the wrong place,
+// and errors reach logs, so every error follows one rule: it names the
+// field by its path, where a key that cannot be a name shows at most its
+// first shownKeyBytes bytes (childPath); it says what is wrong and, where
+// a byte is at fault, the byte's offset; it quotes no other input, not
+// even the offending byte.
 type FieldError struct {
 	Path   string
 	Reason string
@@ -256,7 +263,7 @@ func parseHostList(v gjson.Result, path string, p *problems) []HostRule {
 			continue
 		}
 		if j, seen := firstAt[r]; seen {
-			p.add(epath, "%q: same host as %s[%d] (%q)", e.Str, path, j, r.String())
+			p.add(epath, "same host as %s[%d] once canonicalised", path, j)
 			continue
 		}
 		firstAt[r] = i

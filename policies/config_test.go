@@ -234,31 +234,31 @@ func TestParseConfigErrors(t *testing.T) {
 		{"hosts string", openai(ph + `, "value": "v", "hosts": "api.openai.com"`), `secrets.OPENAI_API_KEY.hosts: must be an array of strings`},
 		{"hosts empty", openai(ph + `, "value": "v", "hosts": []`), `secrets.OPENAI_API_KEY.hosts: must not be empty`},
 		{"hosts number", openai(ph + `, "value": "v", "hosts": ["api.openai.com", 443]`), `secrets.OPENAI_API_KEY.hosts[1]: must be a string`},
-		{"hosts wildcard", openai(ph + `, "value": "v", "hosts": ["*"]`), `secrets.OPENAI_API_KEY.hosts[0]: "*": a lone wildcard is not allowed`},
+		{"hosts wildcard", openai(ph + `, "value": "v", "hosts": ["*"]`), `secrets.OPENAI_API_KEY.hosts[0]: a lone wildcard is not allowed`},
 		{"hosts url", openai(ph + `, "value": "v", "hosts": ["https://api.openai.com"]`),
-			`secrets.OPENAI_API_KEY.hosts[0]: "https://api.openai.com": a scheme is not allowed; write the host only`},
+			`secrets.OPENAI_API_KEY.hosts[0]: a scheme is not allowed; write the host only`},
 		{"hosts repeated", openai(ph + `, "value": "v", "hosts": ["api.openai.com", "API.OpenAI.com."]`),
-			`secrets.OPENAI_API_KEY.hosts[1]: "API.OpenAI.com.": same host as secrets.OPENAI_API_KEY.hosts[0] ("api.openai.com")`},
+			`secrets.OPENAI_API_KEY.hosts[1]: same host as secrets.OPENAI_API_KEY.hosts[0] once canonicalised`},
 		{"hosts repeated after a bad one", openai(ph + `, "value": "v", "hosts": ["*", "api.openai.com", "api.openai.com."]`),
-			"secrets.OPENAI_API_KEY.hosts[0]: \"*\": a lone wildcard is not allowed\n" +
-				`secrets.OPENAI_API_KEY.hosts[2]: "api.openai.com.": same host as secrets.OPENAI_API_KEY.hosts[1] ("api.openai.com")`},
+			"secrets.OPENAI_API_KEY.hosts[0]: a lone wildcard is not allowed\n" +
+				`secrets.OPENAI_API_KEY.hosts[2]: same host as secrets.OPENAI_API_KEY.hosts[1] once canonicalised`},
 		{"same host, other port", openai(ph + `, "value": "v", "hosts": ["api.openai.com", "api.openai.com:8443", "api.openai.com:8443"]`),
-			`secrets.OPENAI_API_KEY.hosts[2]: "api.openai.com:8443": same host as secrets.OPENAI_API_KEY.hosts[1] ("api.openai.com:8443")`},
+			`secrets.OPENAI_API_KEY.hosts[2]: same host as secrets.OPENAI_API_KEY.hosts[1] once canonicalised`},
 		{"no default hosts", config(`"CUSTOM_API_KEY": {"placeholder": "sgp_custom_000000000000000000008", "value": "my-secret-value"}`),
 			`secrets.CUSTOM_API_KEY.hosts: required: no default hosts for this name`},
 		{"secret mode", openai(ph + `, "value": "v", "on_disallowed": "block"`), `secrets.OPENAI_API_KEY.on_disallowed: must be "passthrough" or "deny"`},
 
 		{"indexes in numeric order", openai(ph + `, "value": "v", "hosts": ["a.example", "b.example", "*", "c.example", "d.example", "e.example", "f.example", "g.example", "h.example", "i.example", "*", "j.example", 1]`),
-			"secrets.OPENAI_API_KEY.hosts[2]: \"*\": a lone wildcard is not allowed\n" +
-				"secrets.OPENAI_API_KEY.hosts[10]: \"*\": a lone wildcard is not allowed\n" +
+			"secrets.OPENAI_API_KEY.hosts[2]: a lone wildcard is not allowed\n" +
+				"secrets.OPENAI_API_KEY.hosts[10]: a lone wildcard is not allowed\n" +
 				"secrets.OPENAI_API_KEY.hosts[12]: must be a string"},
 		{"every problem, in path order", `{"secrets": {
 			"CUSTOM_API_KEY": {"placeholder": "short", "value": "my-secret\u0000value", "hosts": ["a.*.com", "*.com"]},
 			"OPENAI_API_KEY": {"placeholder": "sgp_openai_000000000000000000001", "value": "sk-test-OPENAI-aaaa1111", "extra": 1}},
 			"on_disallowed": "nope"}`,
 			"on_disallowed: must be \"passthrough\" or \"deny\"\n" +
-				"secrets.CUSTOM_API_KEY.hosts[0]: \"a.*.com\": a wildcard must be the whole first label, as in \"*.example.com\"\n" +
-				"secrets.CUSTOM_API_KEY.hosts[1]: \"*.com\": a wildcard suffix needs at least two labels, as in \"*.example.com\"\n" +
+				"secrets.CUSTOM_API_KEY.hosts[0]: a wildcard must be the whole first label, as in \"*.example.com\"\n" +
+				"secrets.CUSTOM_API_KEY.hosts[1]: a wildcard suffix needs at least two labels, as in \"*.example.com\"\n" +
 				"secrets.CUSTOM_API_KEY.placeholder: must be at least 16 bytes\n" +
 				"secrets.CUSTOM_API_KEY.value: contains a control byte at offset 9\n" +
 				"secrets.OPENAI_API_KEY.extra: unknown field\n" +
@@ -291,26 +291,19 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
-// stringsOutsideValues gives every key and string in data except those at
-// secrets.*.value.
-func stringsOutsideValues(r gjson.Result, path []string, out []string) []string {
-	switch {
-	case r.Type == gjson.String:
-		if !(len(path) == 3 && path[0] == "secrets" && path[2] == "value") {
-			out = append(out, r.Str)
-		}
-	case r.IsObject():
-		r.ForEach(func(k, v gjson.Result) bool {
-			out = append(out, k.Str)
-			out = stringsOutsideValues(v, append(path[:len(path):len(path)], k.Str), out)
-			return true
-		})
-	case r.IsArray():
-		r.ForEach(func(_, v gjson.Result) bool {
-			out = stringsOutsideValues(v, append(path[:len(path):len(path)], "[]"), out)
-			return true
-		})
+// namesIn gives every key in r that can be a secret name, which errors
+// show in full (childPath).
+func namesIn(r gjson.Result, out []string) []string {
+	if !r.IsObject() && !r.IsArray() {
+		return out
 	}
+	r.ForEach(func(k, v gjson.Result) bool {
+		if r.IsObject() && isIdentifier(k.Str) && len(k.Str) <= maxNameLen {
+			out = append(out, k.Str)
+		}
+		out = namesIn(v, out)
+		return true
+	})
 	return out
 }
 
@@ -367,13 +360,14 @@ func checkParsed(t *testing.T, data []byte) {
 		if !gjson.ValidBytes(data) {
 			return
 		}
-		others := stringsOutsideValues(gjson.ParseBytes(data), nil, nil)
+		names := namesIn(gjson.ParseBytes(data), nil)
 		for _, v := range secretValues(data) {
 			if len(v) < 8 || !strings.Contains(err.Error(), v) {
 				continue
 			}
-			// A string that is also a name, entry or key may be quoted as such.
-			if !strings.Contains(strings.Join(others, "\x00"), v) {
+			// A value that is also a key that can be a name is shown as
+			// that name; no other string of the input is ever quoted.
+			if !strings.Contains(strings.Join(names, "\x00"), v) {
 				t.Fatalf("error shows the value %q: %v", v, err)
 			}
 		}

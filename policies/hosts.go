@@ -2,6 +2,7 @@ package policies
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -59,11 +60,16 @@ type HostRule struct {
 
 // ParseHostRule validates and canonicalises one entry: "host", "host:port",
 // "*.suffix", "*.suffix:port", IPv4 and bracketed IPv6 literals with or
-// without a port. Errors quote the entry and say why, e.g.
-// `"*": a lone wildcard is not allowed`.
+// without a port.
+//
+// An entry may be a secret value pasted into the wrong place, and errors
+// reach logs, so an error never quotes the entry, not even one byte of it:
+// it says why, and where a byte is at fault, its offset in the entry, e.g.
+// `byte at offset 3 is not allowed in a host`. Every configuration error
+// follows this rule for strings that could be values (see childPath for keys).
 func ParseHostRule(entry string) (HostRule, error) {
 	fail := func(reason string) (HostRule, error) {
-		return HostRule{}, fmt.Errorf("%q: %s", entry, reason)
+		return HostRule{}, errors.New(reason)
 	}
 	switch {
 	case entry == "":
@@ -197,17 +203,13 @@ const (
 // without allocating; only entry errors render it.
 type hostFault struct {
 	kind faultKind
-	at   int  // offset of the offending byte, for faultByte
-	b    byte // the offending byte, for faultByte
+	at   int // offset of the offending byte, for faultByte; never the byte itself
 }
 
 func (f hostFault) String() string {
 	switch f.kind {
 	case faultByte:
-		if f.b > ' ' && f.b < 0x7f {
-			return fmt.Sprintf("byte %q at offset %d is not allowed in a host", rune(f.b), f.at)
-		}
-		return fmt.Sprintf("byte 0x%02x at offset %d is not allowed in a host", f.b, f.at)
+		return fmt.Sprintf("byte at offset %d is not allowed in a host", f.at)
 	case faultEmptyHost:
 		return "empty host"
 	case faultEmptyLabel:
@@ -290,7 +292,7 @@ func canonicalAuthority(dst, raw []byte) (Authority, hostFault) {
 			c += 'a' - 'A'
 			digitsOnly = false
 		default:
-			return Authority{}, hostFault{kind: faultByte, at: i, b: c}
+			return Authority{}, hostFault{kind: faultByte, at: i}
 		}
 		dst = append(dst, c)
 	}
@@ -318,7 +320,7 @@ func canonicalIPv6(dst, raw []byte) (Authority, hostFault) {
 	inner := raw[1:end]
 	for i, c := range inner {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
-			return Authority{}, hostFault{kind: faultByte, at: 1 + i, b: c}
+			return Authority{}, hostFault{kind: faultByte, at: 1 + i}
 		}
 	}
 	// The string aliases raw only for this call: a parse error, the one
@@ -330,7 +332,7 @@ func canonicalIPv6(dst, raw []byte) (Authority, hostFault) {
 	var port uint16
 	if rest := raw[end+1:]; len(rest) > 0 {
 		if rest[0] != ':' {
-			return Authority{}, hostFault{kind: faultByte, at: end + 1, b: rest[0]}
+			return Authority{}, hostFault{kind: faultByte, at: end + 1}
 		}
 		p, f := parsePort(raw, end+2)
 		if f.kind != faultNone {
