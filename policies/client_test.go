@@ -57,6 +57,7 @@ func TestParseClientSecretsErrors(t *testing.T) {
 		{"hosts not array", `{"CUSTOM_API_KEY": ["my-secret-value", "api.example.com"]}`, `CUSTOM_API_KEY[1]: must be an array of strings`},
 		{"hosts empty", `{"CUSTOM_API_KEY": ["my-secret-value", []]}`, `CUSTOM_API_KEY[1]: must not be empty`},
 		{"host bad", `{"CUSTOM_API_KEY": ["my-secret-value", ["api.example.com", "*"]]}`, `CUSTOM_API_KEY[1][1]: a lone wildcard is not allowed`},
+		{"value and host swapped", `{"CUSTOM_API_KEY": ["api.example.com", ["my-secret-value"]]}`, `CUSTOM_API_KEY[1][0]: ` + singleLabelErr},
 		{"host repeated", `{"CUSTOM_API_KEY": ["my-secret-value", ["api.example.com", "api.example.com."]]}`,
 			`CUSTOM_API_KEY[1][1]: same host as CUSTOM_API_KEY[1][0] once canonicalised`},
 		{"plain value with crlf", `{"OPENAI_API_KEY": "sk-test-OPENAI\r\naaaa1111"}`, `OPENAI_API_KEY: contains a control byte at offset 14`},

@@ -237,6 +237,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"hosts wildcard", openai(ph + `, "value": "v", "hosts": ["*"]`), `secrets.OPENAI_API_KEY.hosts[0]: a lone wildcard is not allowed`},
 		{"hosts url", openai(ph + `, "value": "v", "hosts": ["https://api.openai.com"]`),
 			`secrets.OPENAI_API_KEY.hosts[0]: a scheme is not allowed; write the host only`},
+		{"hosts a value", openai(ph + `, "value": "api.openai.com", "hosts": ["sk-test-OPENAI-aaaa1111"]`),
+			`secrets.OPENAI_API_KEY.hosts[0]: ` + singleLabelErr},
 		{"hosts repeated", openai(ph + `, "value": "v", "hosts": ["api.openai.com", "API.OpenAI.com."]`),
 			`secrets.OPENAI_API_KEY.hosts[1]: same host as secrets.OPENAI_API_KEY.hosts[0] once canonicalised`},
 		{"hosts repeated after a bad one", openai(ph + `, "value": "v", "hosts": ["*", "api.openai.com", "api.openai.com."]`),

@@ -60,7 +60,8 @@ type HostRule struct {
 
 // ParseHostRule validates and canonicalises one entry: "host", "host:port",
 // "*.suffix", "*.suffix:port", IPv4 and bracketed IPv6 literals with or
-// without a port.
+// without a port. A DNS name of one label needs a port ("my-service:8080"),
+// except "localhost".
 //
 // An entry may be a secret value pasted into the wrong place, and errors
 // reach logs, so an error never quotes the entry, not even one byte of it:
@@ -94,13 +95,24 @@ func ParseHostRule(entry string) (HostRule, error) {
 		}
 		return fail(f.String())
 	}
+	singleLabel := a.Host[0] != '[' && bytes.IndexByte(a.Host, '.') < 0
 	if wildcard {
 		if a.Host[0] == '[' || isDottedQuad(a.Host) {
 			return fail("a wildcard cannot cover an ip address")
 		}
-		if bytes.IndexByte(a.Host, '.') < 0 {
+		if singleLabel {
 			return fail(`a wildcard suffix needs at least two labels, as in "*.example.com"`)
 		}
+	}
+	// Many API keys are a valid DNS label (letters, digits, hyphens), so a
+	// key swapped with its host would otherwise become an allowed host and
+	// be printed in the configure log line. Keys never end in ":port", and
+	// a short name that the proxy resolves through its search domains (a
+	// Kubernetes service) is reached on a port of its own; "localhost" is the
+	// one bare label in real use. Any other name can be written in full.
+	if singleLabel && a.Port == 0 && string(a.Host) != "localhost" {
+		return fail(`a single-label host needs a port, as in "my-service:8080" (only "localhost" may go without): ` +
+			`a value pasted here must not pass for a host`)
 	}
 	return HostRule{host: string(a.Host), port: a.Port, wildcard: wildcard}, nil
 }

@@ -164,6 +164,9 @@ func TestCanonicalAuthorityAllocs(t *testing.T) {
 	}
 }
 
+const singleLabelErr = `a single-label host needs a port, as in "my-service:8080" (only "localhost" may go without): ` +
+	`a value pasted here must not pass for a host`
+
 func TestParseHostRule(t *testing.T) {
 	tests := []struct {
 		entry string
@@ -181,6 +184,12 @@ func TestParseHostRule(t *testing.T) {
 		{entry: "[2001:DB8::1]", want: "[2001:db8::1]"},
 		{entry: "[::1]:9000", want: "[::1]:9000"},
 		{entry: "localhost", want: "localhost"},
+		{entry: "LocalHost.", want: "localhost"},
+		{entry: "localhost:8080", want: "localhost:8080"},
+		// A single label with a port: a service name the proxy resolves
+		// through its search domains.
+		{entry: "my-service:8080", want: "my-service:8080"},
+		{entry: "vllm:443", want: "vllm:443"},
 
 		{entry: "", err: `empty entry`},
 		{entry: "*", err: `a lone wildcard is not allowed`},
@@ -222,6 +231,12 @@ func TestParseHostRule(t *testing.T) {
 		{entry: "[1.2.3.4]", err: `invalid bracketed ipv6 address`},
 		{entry: "[2001:db8::1]x", err: `byte at offset 13 is not allowed in a host`},
 		{entry: "[2001:db8::g]", err: `byte at offset 11 is not allowed in a host`},
+		// A single label without a port is most likely a value pasted into hosts.
+		{entry: "api-gateway", err: singleLabelErr},
+		{entry: "API-Gateway.", err: singleLabelErr},
+		{entry: "sk-proj-abcdefsecret", err: singleLabelErr},
+		{entry: "localhost2", err: singleLabelErr},
+		{entry: "*.localhost", err: `a wildcard suffix needs at least two labels, as in "*.example.com"`},
 		// Values pasted into hosts: the error names the offset, never the entry.
 		{entry: "sk-proj-ABC_def123SECRET", err: `byte at offset 11 is not allowed in a host`},
 		{entry: "https://api.example.com/?key=sk-test-SECRET", err: `a scheme is not allowed; write the host only`},
@@ -316,6 +331,16 @@ func TestHostRuleMatches(t *testing.T) {
 			entries: []string{"*.example.com:8443"},
 			allowed: []string{"a.example.com:8443"},
 			denied:  []string{"a.example.com", "a.example.com:443", "example.com:8443", "a.b.example.com:8443"},
+		},
+		{ // a single label names one port only; localhost, none or 443
+			entries: []string{"my-service:8080", "MY-Service.:8080"},
+			allowed: []string{"my-service:8080", "My-Service.:8080"},
+			denied:  []string{"my-service", "my-service:443", "my-service:8443", "my-service.default.svc:8080", "evil.my-service:8080"},
+		},
+		{
+			entries: []string{"localhost", "LOCALHOST."},
+			allowed: []string{"localhost", "localhost:443", "LocalHost."},
+			denied:  []string{"localhost:8080", "localhost.evil.example", "evil.localhost", "127.0.0.1"},
 		},
 		{ // attacker IP
 			entries: []string{"203.0.113.50"},

@@ -46,6 +46,8 @@ func TestConfigErrorsNeverShowAValue(t *testing.T) {
 		"host label":             withHosts(fakeLeak + ".example.com"),
 		"host ipv6":              withHosts("[" + fakeLeak + "]"),
 		"host ipv6 without":      withHosts("2001:db8::" + fakeLeak),
+		"host a label":           withHosts(fakeLabel),
+		"host a label, second":   withHosts("api.example.com", fakeLabel),
 		"host repeated":          withHosts(strings.ToLower(fakeLabel)+".example.com", fakeLabel+".example.com."),
 		"host long label":        withHosts(fakeLabel + fakeLabel + fakeLabel + ".example.com"),
 		"host hyphen":            withHosts(fakeLabel + "-.example.com"),
@@ -88,6 +90,7 @@ func TestConfigErrorsNeverShowAValue(t *testing.T) {
 
 	clientForms := map[string]string{
 		"tuple swapped":          `{"CUSTOM_API_KEY": ["api.example.com", ["` + fakeLeak + `"]]}`,
+		"tuple swapped, a label": `{"CUSTOM_API_KEY": ["api.example.com", ["` + fakeLabel + `"]]}`,
 		"tuple reversed":         `{"CUSTOM_API_KEY": [["api.example.com"], "` + fakeLeak + `"]}`,
 		"tuple host url":         `{"CUSTOM_API_KEY": ["custom-test-value-1", ["https://api.example.com/?key=` + fakeLeak + `"]]}`,
 		"tuple hosts a string":   `{"CUSTOM_API_KEY": ["custom-test-value-1", "` + fakeLeak + `"]}`,
@@ -110,7 +113,7 @@ func TestConfigErrorsNeverShowAValue(t *testing.T) {
 		}
 	}
 
-	for _, hosts := range [][]string{{fakeLeak}, {"api.example.com", fakeLeak}, {"https://" + fakeLeak}} {
+	for _, hosts := range [][]string{{fakeLeak}, {fakeLabel}, {"api.example.com", fakeLeak}, {"https://" + fakeLeak}} {
 		_, _, err := NewSessionConfig("ep-2c9f", []ClientSecret{{Name: "CUSTOM_API_KEY", Value: NewValue([]byte("custom-test-value-1")), Hosts: hosts}}, Deny)
 		if err == nil || showsLeak(err.Error(), fakeLeak) {
 			t.Errorf("NewSessionConfig with hosts %q: error %v", hosts, err)
