@@ -39,7 +39,9 @@ func TestParseClientSecrets(t *testing.T) {
 
 func TestParseClientSecretsErrors(t *testing.T) {
 	tests := []struct{ name, secrets, err string }{
-		{"not json", `{"A": `, `secrets: invalid json`},
+		{"not json", `{"A": `, `secrets: invalid json: unexpected end at offset 6`},
+		{"value unquoted", `{"OPENAI_API_KEY": sk-test-OPENAI-aaaa1111}`, `secrets: invalid json: unexpected byte at offset 19`},
+		{"not utf-8", "{\"OPENAI_API_KEY\": \"sk-test-OPENAI-\xc3\"}", `secrets: invalid UTF-8 at offset 35`},
 		{"array", `["OPENAI_API_KEY", "sk-test-OPENAI-aaaa1111"]`, `secrets: must be a json object`},
 		{"empty", `{}`, `secrets: must hold at least one secret`},
 		{"plain without defaults", `{"CUSTOM_API_KEY": "my-secret-value"}`,

@@ -104,10 +104,15 @@ func cutIndex(s string) (index, rest string, ok bool) {
 	return s[1:n], s[n+1:], true
 }
 
-// parseDocument checks that data is one JSON object.
+// parseDocument checks that data is one JSON object. A document that is not
+// JSON is reported with the offset of its first problem (jsonProblem).
 func parseDocument(data []byte, path string) (gjson.Result, error) {
 	if !utf8.Valid(data) || !gjson.ValidBytes(data) {
-		return gjson.Result{}, &FieldError{Path: path, Reason: "invalid json"}
+		reason := jsonProblem(data)
+		if reason == "" { // gjson and jsonProblem disagree, which FuzzJSONProblem rules out
+			reason = "invalid json"
+		}
+		return gjson.Result{}, &FieldError{Path: path, Reason: reason}
 	}
 	root := gjson.ParseBytes(data)
 	if !root.IsObject() {

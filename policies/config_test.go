@@ -143,9 +143,11 @@ func TestParseConfigErrors(t *testing.T) {
 	openai := func(fields string) string { return config(`"OPENAI_API_KEY": {` + fields + `}`) }
 	withValue := func(v string) string { return openai(ph + `, "value": "` + v + `"`) }
 	tests := []struct{ name, config, err string }{
-		{"not json", `{"session": "s",`, `config: invalid json`},
-		{"trailing garbage", `{"session": "s"} x`, `config: invalid json`},
-		{"not utf-8", "{\"session\": \"\xff\"}", `config: invalid json`},
+		{"not json", `{"session": "s",`, `config: invalid json: unexpected end at offset 16`},
+		{"trailing garbage", `{"session": "s"} x`, `config: invalid json: unexpected byte at offset 17`},
+		{"trailing comma", `{"session": "s", "secrets": {` + openaiSecret + `,}}`, `config: invalid json: unexpected byte at offset 135`},
+		{"not utf-8", "{\"session\": \"\xff\"}", `config: invalid UTF-8 at offset 13`},
+		{"empty document", ``, `config: invalid json: unexpected end at offset 0`},
 		{"array", `[]`, `config: must be a json object`},
 		{"null", `null`, `config: must be a json object`},
 		{"empty", `{}`, "secrets: required\nsession: required"},
