@@ -245,6 +245,11 @@ func scenarios() []scenario {
 			forwarded: get(gl, "/v1beta/models?pageSize=5&key="+encoded+"&alt="+encoded), injected: []string{"GEMINI_API_KEY"}, host: gl},
 		scenario{name: "08/query at evil host", request: get("evil.example", "/v1beta/models?key="+phGemini+"&pageSize=5"),
 			violations: []string{"GEMINI_API_KEY"}, host: "evil.example"},
+		// A stray '%' would take the value's first bytes as its digits ("%aA"): it goes as "%25".
+		scenario{name: "08/stray percent before the placeholder", request: get(gl, "/v1beta/models?key=%a"+phGemini),
+			forwarded: get(gl, "/v1beta/models?key=%25a"+encoded), injected: []string{"GEMINI_API_KEY"}, host: gl},
+		scenario{name: "08/stray percent before the placeholder at evil host", request: get("evil.example", "/v1beta/models?key=%a"+phGemini),
+			violations: []string{"GEMINI_API_KEY"}, host: "evil.example"},
 		scenario{name: "08/placeholder in the path before the query is left alone", request: get(gl, "/v1beta/"+phGemini+"/models")},
 	)
 

@@ -452,9 +452,11 @@ var decideCases = []decideCase{
 		denyBody:   denied("evil.example", "GEMINI_API_KEY"),
 	},
 	{
+		// The '%' would read the value's first bytes as its digits: it is
+		// written as "%25", which a server decodes to the '%' sent.
 		name:     "case-08 placeholder whose first bytes a percent swallows",
 		in:       []string{":method", "GET", ":authority", "api.hex.example", ":path", "/m?k=%" + phHex},
-		out:      []string{":method", "GET", ":authority", "api.hex.example", ":path", "/m?k=%" + valHex},
+		out:      []string{":method", "GET", ":authority", "api.hex.example", ":path", "/m?k=%25" + valHex},
 		host:     "api.hex.example",
 		injected: []string{"HEX_TOKEN"},
 	},
@@ -470,9 +472,53 @@ var decideCases = []decideCase{
 		in: []string{":method", "GET", ":authority", "api.hex.example", ":path",
 			"/m?a=%" + phHex + "&b=deadbeef%5Fplaceholder_00000000002&c=%4" + phHex + "&d=" + phHex},
 		out: []string{":method", "GET", ":authority", "api.hex.example", ":path",
-			"/m?a=%" + valHex + "&b=" + valHex + "&c=%4" + valHex + "&d=" + valHex},
+			"/m?a=%25" + valHex + "&b=" + valHex + "&c=%254" + valHex + "&d=" + valHex},
 		host:     "api.hex.example",
 		injected: []string{"HEX_TOKEN"},
+	},
+	{
+		name:     "case-08 stray percent and a hex digit before a placeholder",
+		in:       []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path", "/m?key=%a" + phGemini},
+		out:      []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path", "/m?key=%25aAIza%2Btest%2FDDDD%3D4444"},
+		host:     "generativelanguage.googleapis.com",
+		injected: []string{"GEMINI_API_KEY"},
+	},
+	{
+		name:       "case-08 stray percent and a hex digit before a placeholder, at evil.example",
+		in:         []string{":method", "GET", ":authority", "evil.example", ":path", "/m?key=%a" + phGemini},
+		host:       "evil.example",
+		violations: []string{"GEMINI_API_KEY"},
+		denyBody:   denied("evil.example", "GEMINI_API_KEY"),
+	},
+	{
+		name: "case-08 stray percents before placeholders, raw and encoded",
+		in: []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path",
+			"/m?a=%" + phGemini + "&b=%%F" + phGemini + "&c=" + phGemini + "%" + phGemini + "&d=%a%73gp_gemini_000000000000000000005"},
+		out: []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path",
+			"/m?a=%25AIza%2Btest%2FDDDD%3D4444&b=%%25FAIza%2Btest%2FDDDD%3D4444" +
+				"&c=AIza%2Btest%2FDDDD%3D4444%25AIza%2Btest%2FDDDD%3D4444&d=%25aAIza%2Btest%2FDDDD%3D4444"},
+		host:     "generativelanguage.googleapis.com",
+		injected: []string{"GEMINI_API_KEY"},
+	},
+	{
+		// Only a '%' whose digits would reach into the value changes.
+		name: "case-08 percents that cannot reach the value stay",
+		in: []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path",
+			"/m?a=%z" + phGemini + "&b=%41" + phGemini + "&c=%4" + "&d=" + phGemini + "%&e=%" + phOpenAI},
+		out: []string{":method", "GET", ":authority", "generativelanguage.googleapis.com", ":path",
+			"/m?a=%zAIza%2Btest%2FDDDD%3D4444&b=%41AIza%2Btest%2FDDDD%3D4444&c=%4&d=AIza%2Btest%2FDDDD%3D4444%&e=%" + phOpenAI},
+		host:       "generativelanguage.googleapis.com",
+		injected:   []string{"GEMINI_API_KEY"},
+		violations: []string{"OPENAI_API_KEY"},
+		denyBody:   denied("generativelanguage.googleapis.com", "OPENAI_API_KEY"),
+	},
+	{
+		// Headers are not percent-decoded: a '%' there is left as sent.
+		name:     "case-08 percent before a placeholder in a plain header",
+		in:       req("generativelanguage.googleapis.com", "x-goog-api-key", "%a"+phGemini),
+		out:      req("generativelanguage.googleapis.com", "x-goog-api-key", "%a"+valGemini),
+		host:     "generativelanguage.googleapis.com",
+		injected: []string{"GEMINI_API_KEY"},
 	},
 	{
 		name: "case-08 raw match beside a decoded one of another secret",
@@ -928,6 +974,10 @@ func FuzzDecide(f *testing.F) {
 			}
 			if injected && slices.Contains(d.Violations, f.name) {
 				t.Fatalf("%s both injected and a violation", f.name)
+			}
+			// An injected value reads whole: no '%' before it takes its bytes.
+			if injected && !containsIn(outForms, f.value) {
+				t.Fatalf("%s injected, but no form of the output holds its value whole", f.name)
 			}
 		}
 		for _, f := range fixtureSecrets {

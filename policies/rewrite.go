@@ -143,6 +143,7 @@ func (r *Rewriter) appendSubstituted(dst, text []byte, ms []match, percent bool)
 		dst = append(dst, text[at:m.start]...)
 		v := r.s.Secrets[m.secret].Value.bytes()
 		if percent {
+			dst = escapeDanglingPercent(dst, len(dst)-int(m.start-at))
 			dst = appendPercentEncoded(dst, v)
 		} else {
 			dst = append(dst, v...)
@@ -150,6 +151,27 @@ func (r *Rewriter) appendSubstituted(dst, text []byte, ms []match, percent bool)
 		at = m.end
 	}
 	return append(dst, text[at:]...)
+}
+
+// escapeDanglingPercent writes as %25 a '%' in dst[from:] whose two escape
+// digits would reach past the end of dst into the value appended next: a
+// '%' at the end, or one followed by a single hex digit. A stray '%' before
+// a placeholder ("key=%a" then the placeholder) would otherwise take the
+// value's first bytes as its digits, and the server would decode "%aA"
+// instead of the value. A server reads "%25" as the '%' the client sent.
+// Only the bytes copied since the last substitution (from on) are looked
+// at: an encoded value always ends in a whole escape.
+func escapeDanglingPercent(dst []byte, from int) []byte {
+	n := len(dst)
+	switch {
+	case n-1 >= from && dst[n-1] == '%':
+		return append(dst, '2', '5')
+	case n-2 >= from && dst[n-2] == '%' && unhex[dst[n-1]] >= 0:
+		digit := dst[n-1]
+		dst[n-1] = '2'
+		return append(dst, '5', digit)
+	}
+	return dst
 }
 
 // percentDecode decodes each valid %XX of q into r.decoded and records in

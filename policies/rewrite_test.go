@@ -119,3 +119,56 @@ func TestRewriteLongValuesAndManyLines(t *testing.T) {
 		t.Fatalf("rewritten lines differ")
 	}
 }
+
+// Whatever the client wrote before a query placeholder, a server that
+// decodes the rewritten query as leniently as percentDecode (a stray '%'
+// stands for itself) reads what the client's bytes meant, then the value.
+func TestQueryValueSurvivesAPercentBefore(t *testing.T) {
+	// Values that open with hex digits, which a dangling '%' would take.
+	values := []string{"ae-test+FFFF1111", "4-test/GGGG2222", valGemini, "+test-HHHH3333"}
+	prefixes := []string{"", "%", "%a", "%4", "%F", "%%", "%%a", "%z", "%41", "%4z", "x%", "%25", "%a%", "%%%"}
+	for _, v := range values {
+		r := NewRewriter(newSession(t, Passthrough, []fixtureSecret{{"HEX_TOKEN", phHex, v, []string{"api.hex.example"}}}))
+		for _, p := range prefixes {
+			for _, ph := range []string{phHex, "%64eadbeef%5Fplaceholder_00000000002"} {
+				d := r.Decide(hdrs(":authority", "api.hex.example", ":path", "/m?key="+p+ph))
+				if d.Verdict != Rewritten {
+					t.Fatalf("value %q, prefix %q: verdict %v", v, p, d.Verdict)
+				}
+				query := string(d.Headers[1].Value[len("/m?key="):])
+				var dec Rewriter
+				dec.percentDecode([]byte(p))
+				want := string(dec.decoded) + v
+				dec.percentDecode([]byte(query))
+				if got := string(dec.decoded); got != want {
+					t.Errorf("value %q, query key=%s%s: forwarded %q, which decodes to %q, want %q", v, p, ph, query, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestEscapeDanglingPercent(t *testing.T) {
+	for _, tc := range []struct {
+		dst  string
+		from int
+		want string
+	}{
+		{"k=%", 0, "k=%25"},
+		{"k=%a", 0, "k=%25a"},
+		{"k=%A", 0, "k=%25A"},
+		{"k=%9", 0, "k=%259"},
+		{"k=%z", 0, "k=%z"},
+		{"k=%41", 0, "k=%41"},
+		{"k=a", 0, "k=a"},
+		{"%", 0, "%25"},
+		{"", 0, ""},
+		{"%a", 1, "%a"}, // the '%' belongs to an earlier, whole escape
+		{"v%", 1, "v%25"},
+		{"%2B%", 4, "%2B%"},
+	} {
+		if got := string(escapeDanglingPercent([]byte(tc.dst), tc.from)); got != tc.want {
+			t.Errorf("escapeDanglingPercent(%q, %d) = %q, want %q", tc.dst, tc.from, got, tc.want)
+		}
+	}
+}
