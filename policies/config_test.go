@@ -320,6 +320,9 @@ func FuzzParseConfig(f *testing.F) {
 		config(openaiSecret, `"GITHUB_TOKEN": {"placeholder": "sgp_github_000000000000000000004", "value": "sgp_openai_000000000000000000001", "hosts": ["github.com"]}`),
 		config(`"A": {"placeholder": "sk-test-OPENAI-aaaa1111", "value": "sk-test-OPENAI-aaaa1111", "hosts": ["*.a.b"], "on_disallowed": "deny"}`),
 		`{"session": "s", "on_disallowed": "deny", "secrets": {"X": ["sk-test-OPENAI-aaaa1111"]}}`,
+		config(`"CUSTOM_API_KEY": {"placeholder": "sgp_custom_000000000000000000008", "value": "api.example.com", "hosts": ["sk-test-OPENAI-aaaa1111", "localhost", "my-service:8080"]}`),
+		`{"session": "s", "secrets": {"OPENAI_API_KEY": {"value": "sk-test-OPENAI-aaaa1111",}}}`,
+		"{\"session\": \"s\", \"secrets\": {\"OPENAI_API_KEY\": {\"value\": \"sk-test-OPENAI-\xc3\"}}}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -335,6 +338,9 @@ func FuzzConfigFields(f *testing.F) {
 	f.Add("s", "C", "sgp_openai_000000000000000000001x", "a\x00b", "a.*.b", "x")
 	f.Add("s", "D", "sgp_custom_000000000000000000008", " sk-test-OPENAI-aaaa1111 \n", "2001:db8::1", "deny")
 	f.Add("s", "E", "sgp_custom_000000000000000000009", "\tv", "203.0.113.50.", "passthrough")
+	f.Add("s", "F", "sgp_custom_000000000000000000010", "api.example.com", "sk-test-OPENAI-aaaa1111", "deny")
+	f.Add("s", "G", "sgp_custom_000000000000000000011", "custom-test-value-1", "my-service:8080", "deny")
+	f.Add("s", "H", "sgp_custom_000000000000000000012", "custom-test-value-1", "LOCALHOST.", "deny")
 	f.Fuzz(func(t *testing.T, session, name, placeholder, value, host, mode string) {
 		b := append([]byte(nil), `{"session":`...)
 		b = appendJSONString(b, session)
@@ -360,6 +366,9 @@ func checkParsed(t *testing.T, data []byte) {
 	if err != nil {
 		if s != nil || !errors.Is(err, ErrInvalidConfig) {
 			t.Fatalf("error %v with session %v", err, s)
+		}
+		if err.Error() == "config: invalid json" {
+			t.Fatalf("invalid json without an offset: jsonProblem and gjson disagree on %q", data)
 		}
 		if !gjson.ValidBytes(data) {
 			return

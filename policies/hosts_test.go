@@ -508,6 +508,9 @@ func FuzzHostRuleMatch(f *testing.F) {
 		{"api.openai.com", "api.openai.com.evil.example"},
 		{"203.0.113.50", "203.0.113.50"},
 		{"[::1]:80", "[0::1]:80"},
+		{"my-service:8080", "MY-SERVICE.:8080"},
+		{"localhost", "localhost:443"},
+		{"sk-test-OPENAI-aaaa1111", "sk-test-OPENAI-aaaa1111"},
 	} {
 		f.Add(s[0], []byte(s[1]))
 	}
@@ -518,6 +521,9 @@ func FuzzHostRuleMatch(f *testing.F) {
 		}
 		if again, err := ParseHostRule(r.String()); err != nil || again != r {
 			t.Fatalf("rule %q -> %q does not parse back: %v", entry, r.String(), err)
+		}
+		if r.port == 0 && !r.wildcard && r.host != "localhost" && r.host[0] != '[' && !strings.Contains(r.host, ".") {
+			t.Fatalf("single label %q allowed without a port", entry)
 		}
 		port := ""
 		if r.port != 0 {
