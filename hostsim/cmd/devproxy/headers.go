@@ -51,7 +51,14 @@ func requestHeaders(r *http.Request) (hostsim.Headers, bool) {
 			hostsim.Header{Name: ":path", Value: path},
 		)
 	}
-	return appendHeaders(h, r.Header), true
+	header := r.Header
+	if isH2cUpgrade(header) {
+		// Envoy's HTTP/1 codec drops an h2c upgrade's HTTP2-Settings with
+		// its Upgrade and Connection (both hop-by-hop here anyway).
+		header = header.Clone()
+		header.Del("Http2-Settings")
+	}
+	return appendHeaders(h, header), true
 }
 
 // responseHeaders builds the header map of an upstream response.
@@ -210,4 +217,29 @@ func copyHeaders(dst http.Header, h hostsim.Headers, skip ...string) {
 		key := http.CanonicalHeaderKey(f.Name)
 		dst[key] = append(dst[key], f.Value)
 	}
+}
+
+// isUpgrade reports whether a request asks for a protocol upgrade as Envoy
+// sees one: an Upgrade header and "upgrade" among the Connection tokens
+// (Http::Utility::isUpgrade). An h2c upgrade does not count: Envoy's HTTP/1
+// codec drops its headers and serves the request as HTTP/1.1.
+func isUpgrade(h http.Header) bool {
+	return h.Get("Upgrade") != "" && connectionHasUpgrade(h) && !isH2cUpgrade(h)
+}
+
+// isH2cUpgrade is Http::Utility::isH2UpgradeRequest: an upgrade to h2c alone.
+func isH2cUpgrade(h http.Header) bool {
+	upgrade := h.Values("Upgrade")
+	return len(upgrade) == 1 && strings.EqualFold(strings.TrimSpace(upgrade[0]), "h2c") && connectionHasUpgrade(h)
+}
+
+func connectionHasUpgrade(h http.Header) bool {
+	for _, line := range h.Values("Connection") {
+		for token := range strings.SplitSeq(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(token), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }

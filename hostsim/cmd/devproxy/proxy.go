@@ -146,6 +146,24 @@ func (p *devProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, "devproxy: invalid request target\n")
 		return
 	}
+	if isUpgrade(r.Header) {
+		// Envoy without upgrade_configs answers an upgrade with 403
+		// (upgrade_failed) before any filter runs. The Upgrade value is not
+		// logged: it is the client's and may hold a placeholder.
+		p.logger.Printf("devproxy: %s asking for a protocol upgrade: 403 (no upgrade is allowed)", r.Method)
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		// Only a tunnel (which hijacks the connection) completes a CONNECT:
+		// answered any other way, its stream stays open for bytes that never
+		// come as a request, so Envoy resets it, which closes an HTTP/1
+		// connection (conn_manager_impl.cc, doEndStream). Bytes written after
+		// the CONNECT must not be served as a new request.
+		w.Header().Set("Connection", "close")
+	}
 	endOfStream := r.Method != http.MethodConnect && r.ContentLength == 0
 	if !p.call(func(vm *hostsim.VM) {
 		stream = vm.NewStream(p.ctx)
