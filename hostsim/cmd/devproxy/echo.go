@@ -6,14 +6,16 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // echoUpstream answers every request itself with the request as it would
-// have gone upstream: the first line, then each header sorted by name, empty
-// values included, then any trailers after an empty line (the body is left
-// out). It exists for demos, to show a swap without a real API, so it
-// deliberately returns injected values to the client.
+// have gone upstream: the first line, then each header sorted by name (empty
+// values included, and the content-length or transfer-encoding line net/http
+// would write), then any trailers after an empty line. The body is left out.
+// It exists for demos, to show a swap without a real API, so it deliberately
+// returns injected values to the client.
 type echoUpstream struct{}
 
 func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -30,11 +32,19 @@ func (echoUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		target = req.URL.RequestURI()
 	}
 	fmt.Fprintf(&b, "%s %s\nhost: %s\n", req.Method, target, req.Host)
-	header := req.Header
+	header := req.Header.Clone()
 	if ua := header["User-Agent"]; len(ua) == 1 && ua[0] == "" {
 		// net/http sends no User-Agent line for an empty value.
-		header = header.Clone()
 		delete(header, "User-Agent")
+	}
+	// The framing line net/http's transport writes from ContentLength.
+	switch {
+	case req.ContentLength > 0:
+		header.Set("Content-Length", strconv.FormatInt(req.ContentLength, 10))
+	case req.ContentLength < 0 && req.Body != nil:
+		header.Set("Transfer-Encoding", "chunked")
+	case req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
+		header.Set("Content-Length", "0")
 	}
 	writeFields(&b, header)
 	if len(req.Trailer) > 0 {

@@ -93,3 +93,23 @@ func TestEchoShowsEmptyHeaderValues(t *testing.T) {
 		}
 	}
 }
+
+// Found by a new-user review: the echo left out the content-length line that
+// goes upstream with a body. It shows the framing line net/http's transport
+// writes: the length, chunked for a body of unknown length, 0 for an empty
+// POST, PUT or PATCH, and none for a GET or DELETE without a body.
+func TestEchoShowsFraming(t *testing.T) {
+	p, _ := startOpenAIProxy(t, passConfig, "-echo")
+	for raw, want := range map[string]string{
+		"POST /v1 HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 5\r\n\r\nhello":                            "POST /v1\nhost: evil.example\ncontent-length: 5\n",
+		"POST /v1 HTTP/1.1\r\nHost: evil.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n": "POST /v1\nhost: evil.example\ntransfer-encoding: chunked\n",
+		"PUT /v1 HTTP/1.1\r\nHost: evil.example\r\n\r\n":                                                       "PUT /v1\nhost: evil.example\ncontent-length: 0\n",
+		"DELETE /v1 HTTP/1.1\r\nHost: evil.example\r\n\r\n":                                                    "DELETE /v1\nhost: evil.example\n",
+		"GET /v1 HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 0\r\n\r\n":                                  "GET /v1\nhost: evil.example\n",
+	} {
+		resp, body := rawExchange(t, p, raw)
+		if resp.StatusCode != http.StatusOK || body != want {
+			t.Errorf("%q: response = %d %q; want 200 %q", raw, resp.StatusCode, body, want)
+		}
+	}
+}

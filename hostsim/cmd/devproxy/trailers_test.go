@@ -82,6 +82,7 @@ func TestEchoShowsTrailers(t *testing.T) {
 	wantResponse(t, resp, body, http.StatusOK, "text/plain; charset=utf-8", "POST /upload\n"+
 		"host: evil.example\n"+
 		"authorization: Bearer "+placeholder+"\n"+
+		"transfer-encoding: chunked\n"+
 		"user-agent: Go-http-client/1.1\n"+
 		"\n"+
 		"x-checksum: sha256=abc\n")
