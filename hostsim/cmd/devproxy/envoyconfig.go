@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func parseEnvoyConfig(data []byte) (hostsim.PluginConfig, string, error) {
 	var w envoyWasm
 	err := filter.Decode(&w)
 	if err != nil {
-		return hostsim.PluginConfig{}, "", fmt.Errorf("wasm filter: %w", err)
+		return hostsim.PluginConfig{}, "", fmt.Errorf("wasm filter: %w", valueFreeTypeError(err))
 	}
 	c := w.Config
 	cfg := hostsim.PluginConfig{
@@ -229,4 +230,32 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
+}
+
+// yamlTypeError is one of yaml.v3's type errors, which quote the first bytes
+// of the scalar that did not fit ("cannot unmarshal !!str `SECRETV...` into
+// main.stringValue").
+var yamlTypeError = regexp.MustCompile("(?s)^line ([0-9]+): cannot unmarshal (\\S+).* into ([^`]+)$")
+
+// valueFreeTypeError rewrites yaml.v3's type errors without the scalars they
+// quote: the plugin configuration, and any other field, can hold real values.
+func valueFreeTypeError(err error) error {
+	var typeErr *yaml.TypeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	problems := make([]string, len(typeErr.Errors))
+	for i, e := range typeErr.Errors {
+		m := yamlTypeError.FindStringSubmatch(e)
+		if m == nil {
+			problems[i] = "a field has the wrong type"
+			continue
+		}
+		into := m[3]
+		if into == "main.stringValue" {
+			into = "a google.protobuf.Any (a mapping with @type and value)"
+		}
+		problems[i] = fmt.Sprintf("line %s: a %s value cannot be decoded as %s", m[1], m[2], into)
+	}
+	return errors.New(strings.Join(problems, "; "))
 }

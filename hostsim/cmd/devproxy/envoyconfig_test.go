@@ -199,3 +199,26 @@ func TestParseEnvoyConfigFailurePolicyErrors(t *testing.T) {
 		}
 	}
 }
+
+// A configuration written as a bare string instead of the StringValue
+// mapping, or key_values as a string, got yaml.v3's error, which quotes the
+// scalar's first 7 bytes: the start of a real value. The error still names
+// the line and the types.
+func TestParseEnvoyConfigTypeErrorsQuoteNoValue(t *testing.T) {
+	const value = "sk-fake-NOT-A-REAL-VALUE-0007"
+	for config, want := range map[string]string{
+		`{configuration: "` + value + `"}`:                                    "wasm filter: line 10: a !!str value cannot be decoded as a google.protobuf.Any (a mapping with @type and value)",
+		`{vm_config: {configuration: ` + value + `}}`:                         "wasm filter: line 10: a !!str value cannot be decoded as a google.protobuf.Any (a mapping with @type and value)",
+		`{vm_config: {environment_variables: {key_values: "` + value + `"}}}`: "wasm filter: line 10: a !!str value cannot be decoded as map[string]string",
+		// A scalar holding a backtick and " into " does not end the quote early.
+		"{vm_config: {environment_variables: {key_values: {K: [a]}}}, configuration: \"x` into y\"}": "wasm filter: line 10: a !!seq value cannot be decoded as string; line 10: a !!str value cannot be decoded as a google.protobuf.Any (a mapping with @type and value)",
+	} {
+		_, _, err := parseEnvoyConfig([]byte(wasmFilterYAML(config)))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v\nwant %s", config, err, want)
+		}
+		if err != nil && (strings.Contains(err.Error(), value[:4]) || strings.Contains(err.Error(), "into y")) {
+			t.Errorf("the error quotes the value: %v", err)
+		}
+	}
+}
