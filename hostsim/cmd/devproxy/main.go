@@ -17,18 +17,20 @@
 // originates TLS. CONNECT requests pass the filter's request headers, then
 // tunnel bytes uninspected. As in Envoy by default, a request target Envoy
 // refuses (e.g. "http:/path", with no authority, or one with a #fragment)
-// gets 400 and an HTTP/1.0 request 426, before the filter runs.
+// gets 400, an HTTP/1.0 request 426 and an upgrade request (h2c aside) 403,
+// before the filter runs. A CONNECT answered without a tunnel closes the
+// connection, as in Envoy.
 //
 // One VM serves every connection; its callbacks are serialised, as on one
 // Envoy worker thread, while streams interleave. Limits, against Envoy:
 // net/http hands over headers as a map, so lines with different names reach
 // the filter sorted by name (lines sharing a name keep their order and count);
 // only header and request trailer callbacks run (bodies stream through
-// unfiltered; response trailers are dropped); protocol upgrades and
-// downstream HTTP/2 are not supported; a stream the module pauses without a
-// local reply gets 500, since nothing resumes it; an absolute-form HTTP/1.1
-// request without a Host line gets net/http's 400 (Envoy takes the host from
-// the target).
+// unfiltered; response trailers are dropped); downstream HTTP/2 is not
+// supported; a stream the module pauses without a local reply gets 500,
+// since nothing resumes it; an absolute-form HTTP/1.1 request without a Host
+// line, or one with two Host lines, gets net/http's 400 (Envoy takes the host
+// from the target, and folds two into one authority no host matches).
 package main
 
 import (
