@@ -708,6 +708,29 @@ func TestE2EConnectRefused(t *testing.T) {
 	composeNothingReached(t, smuggled)
 }
 
+// TestE2EWebSocketUpgradeRefused: an upgrade would carry bytes the plugin
+// never sees. With no upgrade_configs Envoy answers 403 with an empty body
+// before any filter runs, to an allowed host too, and nothing reaches the
+// upstream.
+func TestE2EWebSocketUpgradeRefused(t *testing.T) {
+	composeStack(t)
+	id := composeID(t)
+	raw := composeDialRaw(t)
+	resp, body := raw.roundTrip(t, http.MethodGet,
+		"GET http://"+composeHostOpenAI+"/v1/realtime HTTP/1.1",
+		"Host: "+composeHostOpenAI,
+		"Upgrade: websocket",
+		"Connection: Upgrade",
+		"Sec-WebSocket-Version: 13",
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+		"x-e2e-id: "+id,
+		"Authorization: Bearer "+composeOpenAI.placeholder)
+	if resp.StatusCode != http.StatusForbidden || len(body) != 0 {
+		t.Errorf("status %d with %d body bytes, want 403 and an empty body", resp.StatusCode, len(body))
+	}
+	composeNothingReached(t, id)
+}
+
 // TestE2EDenyThenNextRequestOnSameConnection: after the plugin's 403 the
 // connection stays usable (the filter returned Pause after its local reply).
 func TestE2EDenyThenNextRequestOnSameConnection(t *testing.T) {
